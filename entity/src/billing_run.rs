@@ -1,0 +1,35 @@
+//! The `billing_run` table.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "billing_run")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub legal_entity_id: i64,
+    pub seq: i32,
+    pub run_number: String,
+    pub status: String,
+    pub trigger_source: String,
+    pub triggered_by: String,
+    pub as_of: Date,
+    pub dry_run: bool,
+    pub period_start: Option<Date>,
+    pub period_end: Option<Date>,
+    pub contract_count: i32,
+    pub processed_count: i32,
+    pub invoice_count: i32,
+    pub invoice_total_e4: i64,
+    /// Resume cursor: contracts with a smaller id are done.
+    pub last_contract_id: i64,
+    pub started_at: Option<DateTimeUtc>,
+    pub completed_at: Option<DateTimeUtc>,
+    pub duration_ms: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

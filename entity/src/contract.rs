@@ -1,0 +1,27 @@
+//! The `contract` table.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "contract")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub legal_entity_id: i64,
+    pub customer_id: i64,
+    pub status: String,
+    pub start_date: Date,
+    pub end_date: Option<Date>,
+    pub billing_interval: String,
+    pub interval_count: i32,
+    pub timing: String,
+    /// Index of the first period not yet billed.
+    pub next_period_index: i32,
+    /// Billing date of that period; NULL when no period is left.
+    pub next_billing_date: Option<Date>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,33 @@
+//! The `invoice` table.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "invoice")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub legal_entity_id: i64,
+    pub customer_id: i64,
+    pub contract_id: Option<i64>,
+    pub billing_run_id: Option<i64>,
+    pub number: Option<String>,
+    pub status: String,
+    pub period_start: Date,
+    pub period_end: Date,
+    pub issue_date: Date,
+    pub due_date: Date,
+    pub currency: String,
+    pub subtotal_e4: i64,
+    pub tax_total_e4: i64,
+    pub total_e4: i64,
+    pub amount_paid_e4: i64,
+    pub posted_at: Option<DateTimeUtc>,
+    pub voided_at: Option<DateTimeUtc>,
+    pub void_reason: Option<String>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,148 @@
+//! Building and running the server. `main` and the tests go through the
+//! same [`Application::build`]; only the configuration differs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{self, JwtKeys};
+use crate::config::ServeArgs;
+use crate::http::{self, AppState, HttpLimits};
+use crate::service::Ctx;
+use crate::{db, demo, graphql};
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+/// The signing keys and whether they are the development secret.
+pub fn resolve_keys(
+    jwt_secret: Option<&str>,
+    database_url: &str,
+) -> anyhow::Result<(JwtKeys, bool)> {
+    if let Some(secret) = jwt_secret.filter(|s| !s.is_empty()) {
+        return Ok((JwtKeys::hs256(secret.as_bytes())?, false));
+    }
+    if !db::is_sqlite(database_url) {
+        anyhow::bail!("BILLRUN_JWT_SECRET is required with PostgreSQL (at least 32 bytes)");
+    }
+    let secret = match db::sqlite_file(database_url) {
+        Some(file) => auth::load_or_create_secret(&auth::secret_file(&file))?,
+        None => {
+            // An in-memory database: the secret lives as long as the process.
+            use rand::RngCore;
+            let mut bytes = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        }
+    };
+    Ok((JwtKeys::hs256(secret.as_bytes())?, true))
+}
+
+pub fn admin_token(keys: &JwtKeys, ttl_secs: i64) -> anyhow::Result<String> {
+    keys.mint(&auth::Claims {
+        sub: "dev-admin".into(),
+        exp: chrono::Utc::now().timestamp() + ttl_secs,
+        nbf: None,
+        role: "ADMIN".into(),
+        scopes: crate::domain::access::Scope::ALL
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
+        legal_entities: vec!["*".into()],
+    })
+}
+
+impl Application {
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
+        let (keys, dev_secret) = resolve_keys(args.jwt_secret.as_deref(), &args.db.database_url)?;
+        let conn = db::connect(&args.db).await?;
+        db::migrate(&conn).await?;
+        let ctx = Ctx::new(conn);
+        if args.demo {
+            demo::seed_if_empty(&ctx).await?;
+        }
+        if dev_secret {
+            let token = admin_token(&keys, 7 * 86_400)?;
+            tracing::info!("development admin token (7 days): {token}");
+            println!(
+                "\nPaste into GraphiQL's headers: {{\"Authorization\": \"Bearer {token}\"}}\n"
+            );
+        }
+        let listener = TcpListener::bind(&args.bind)
+            .await
+            .with_context(|| format!("Failed to bind {}", args.bind))?;
+        let addr = listener
+            .local_addr()
+            .context("Failed to read the bound address")?;
+        let state = AppState {
+            schema: graphql::build_schema(Some(ctx.clone())),
+            ctx,
+            keys,
+        };
+        let limits = HttpLimits {
+            body_limit_bytes: args.body_limit_bytes,
+            request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+            cors_origins: args.cors_origins.clone(),
+        };
+        Ok(Application {
+            listener,
+            router: http::router(state, &limits),
+            addr,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Cancelling this token stops the server as SIGTERM would.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.addr, "billrun listening");
+        let token = self.shutdown.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = token.cancelled() => {}
+                    _ = shutdown_signal() => {}
+                }
+                tracing::info!("shutting down");
+            })
+            .await
+            .context("Server error")
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

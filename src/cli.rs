@@ -1,0 +1,87 @@
+//! The `billrun` command line.
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{self, Application};
+use crate::auth::{self, Claims};
+use crate::config::{Cli, Command, LogFormat};
+use crate::domain::access::{Role, Scope};
+use crate::service::Ctx;
+use crate::{db, demo, graphql};
+
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Migrate(args)) => {
+            init_logs(LogFormat::Text);
+            let conn = db::connect(&args).await?;
+            db::migrate(&conn).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Some(Command::SeedDemo(args)) => {
+            init_logs(LogFormat::Text);
+            let conn = db::connect(&args).await?;
+            db::migrate(&conn).await?;
+            let seeded = demo::seed_if_empty(&Ctx::new(conn)).await?;
+            println!(
+                "{}",
+                if seeded {
+                    "demo data loaded"
+                } else {
+                    "database not empty: nothing loaded"
+                }
+            );
+            Ok(())
+        }
+        Some(Command::Token(args)) => {
+            let (keys, _) = app::resolve_keys(args.jwt_secret.as_deref(), &args.db.database_url)?;
+            let role: Role = args.role.parse().map_err(anyhow::Error::msg)?;
+            for scope in &args.scopes {
+                scope.parse::<Scope>().map_err(anyhow::Error::msg)?;
+            }
+            let scopes = if args.scopes.is_empty() && role == Role::Admin {
+                Scope::ALL.iter().map(|s| s.as_str().to_string()).collect()
+            } else {
+                args.scopes.clone()
+            };
+            let ttl = auth::parse_ttl(&args.ttl)?;
+            let token = keys.mint(&Claims {
+                sub: args.sub.clone(),
+                exp: chrono::Utc::now().timestamp() + ttl,
+                nbf: None,
+                role: role.to_string(),
+                scopes,
+                legal_entities: args.legal_entities.clone(),
+            })?;
+            println!("{token}");
+            Ok(())
+        }
+        Some(Command::Schema) => {
+            print!("{}", graphql::sdl());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: crate::config::ServeArgs) -> anyhow::Result<()> {
+    init_logs(args.log_format);
+    let app = Application::build(args)
+        .await
+        .context("Failed to start billrun")?;
+    app.run_until_stopped().await
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,106 @@
+//! Command line and environment configuration. Every knob has a flag and an
+//! environment variable; README.md lists them all.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "billrun",
+    version,
+    about = "Recurring billing GraphQL API server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Load the seed page's demo data into an empty database.
+    SeedDemo(DbArgs),
+    /// Issue a JWT for development.
+    Token(TokenArgs),
+    /// Print the GraphQL schema (SDL) that is checked in as schema.graphql.
+    Schema,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database URL: sqlite://FILE?mode=rwc or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://billrun.db?mode=rwc"
+    )]
+    pub database_url: String,
+    /// Maximum connections in the pool (PostgreSQL; SQLite uses it too).
+    #[arg(long, env = "BILLRUN_DB_POOL_SIZE", default_value_t = 10)]
+    pub db_pool_size: u32,
+    /// How long a SQLite writer waits for the lock before failing, in ms.
+    #[arg(long, env = "BILLRUN_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BILLRUN_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// HS256 secret for JWTs (at least 32 bytes). Unset with SQLite: a random
+    /// secret is created beside the database file.
+    #[arg(long, env = "BILLRUN_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Origins allowed by CORS, comma-separated (none: same-origin only).
+    #[arg(long, env = "BILLRUN_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "BILLRUN_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+    /// Requests running longer than this are cancelled (408), in seconds.
+    #[arg(long, env = "BILLRUN_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Log format.
+    #[arg(long, env = "BILLRUN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Seed the demo data when the database is empty.
+    #[arg(long, env = "BILLRUN_DEMO", default_value_t = false)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// HS256 secret (defaults to the one `serve` created beside a SQLite file).
+    #[arg(long, env = "BILLRUN_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// ADMIN, ACCOUNTANT or PARTNER.
+    #[arg(long, default_value = "ADMIN")]
+    pub role: String,
+    /// Token subject (user id or partner client id).
+    #[arg(long, default_value = "dev-admin")]
+    pub sub: String,
+    /// Scopes, comma-separated (e.g. billing:read,ar:read).
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// Legal entity ids, comma-separated, or * for all.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub legal_entities: Vec<String>,
+    /// Lifetime: seconds, or a number with s, m, h or d.
+    #[arg(long, default_value = "24h")]
+    pub ttl: String,
+}

@@ -1,0 +1,114 @@
+//! Connecting to SQLite or PostgreSQL and applying migrations.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection};
+
+use crate::config::DbArgs;
+
+pub async fn connect(args: &DbArgs) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(args.database_url.clone());
+    let busy = Duration::from_millis(args.sqlite_busy_timeout_ms);
+    options
+        .max_connections(args.db_pool_size.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        // WAL lets readers run beside the single writer; the busy timeout
+        // makes writers queue instead of failing with "database is locked".
+        .map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(busy)
+                .foreign_keys(true)
+        });
+    Database::connect(options)
+        .await
+        .with_context(|| format!("Failed to connect to {}", redact(&args.database_url)))
+}
+
+/// Applies pending migrations. On PostgreSQL an advisory lock keeps replicas
+/// that start together from racing through the same migration.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    const LOCK_KEY: i64 = 0x6269_6c6c_7275_6e; // "billrun"
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    if postgres {
+        // Session-level lock: hold one pooled connection for the whole migration.
+        let pool = db.get_postgres_connection_pool();
+        let mut conn = pool
+            .acquire()
+            .await
+            .context("Failed to acquire a connection")?;
+        sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut *conn)
+            .await
+            .context("Failed to take the migration lock")?;
+        let result = Migrator::up(db, None).await;
+        sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut *conn)
+            .await
+            .context("Failed to release the migration lock")?;
+        result.context("Failed to apply migrations")?;
+    } else {
+        Migrator::up(db, None)
+            .await
+            .context("Failed to apply migrations")?;
+    }
+    Ok(())
+}
+
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// The SQLite database file of a `sqlite://FILE?…` URL, if it is a file.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(std::path::PathBuf::from(path))
+    }
+}
+
+/// A URL fit for logs: the password, if any, replaced.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn sqlite_file_is_taken_from_the_url() {
+        assert_eq!(
+            sqlite_file("sqlite://billrun.db?mode=rwc"),
+            Some("billrun.db".into())
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://x"), None);
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure business rules: money, currencies, the billing schedule, access and
+//! input validation. No database, no GraphQL, no I/O.
+
+pub mod access;
+pub mod currency;
+pub mod error;
+pub mod money;
+pub mod schedule;
+pub mod terms;
+pub mod validate;
+
+pub use error::DomainError;

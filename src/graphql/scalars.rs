@@ -1,0 +1,70 @@
+//! The contract's scalars. `Date` is "YYYY-MM-DD" only; `Decimal` travels
+//! as a JSON string and is parsed without ever passing through a float (a
+//! JSON number is refused, since it has already been through one).
+
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::domain::money;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Date(pub NaiveDate);
+
+#[Scalar(name = "Date")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let Value::String(s) = &value else {
+            return Err(InputValueError::expected_type(value));
+        };
+        // chrono alone would accept "2026-1-5"; the contract says YYYY-MM-DD.
+        let shaped = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+        match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(date) if shaped => Ok(Date(date)),
+            _ => Err(InputValueError::custom(format!(
+                "{s:?} is not a valid YYYY-MM-DD date"
+            ))),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
+/// Largest number of decimals any Decimal input may carry; fields narrow it.
+const MAX_INPUT_DECIMALS: u32 = 12;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dec(pub Decimal);
+
+#[Scalar(name = "Decimal")]
+impl ScalarType for Dec {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => money::parse_decimal_input(s, MAX_INPUT_DECIMALS)
+                .map(Dec)
+                .map_err(|e| InputValueError::custom(format!("{s:?} is not a valid decimal: {e}"))),
+            Value::Number(_) => Err(InputValueError::custom(
+                "decimals are sent as strings such as \"49.00\", never as JSON numbers",
+            )),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+/// An amount stored at scale 4, shown with the currency's minor units.
+pub fn amount(raw_e4: i64, minor_units: u32) -> Dec {
+    let mut value = money::from_scaled(raw_e4, money::AMOUNT_SCALE);
+    value.rescale(minor_units);
+    Dec(value)
+}
+
+/// A quantity, price or rate stored at scale 6, shown without trailing zeros.
+pub fn quantity(raw_e6: i64) -> Dec {
+    Dec(money::from_scaled(raw_e6, money::QTY_SCALE).normalize())
+}

@@ -1,0 +1,17 @@
+//! GraphQL object types, written against api-contract.graphql (never
+//! derived from entities, so a new column cannot become API by accident).
+
+pub mod contract;
+pub mod setup;
+
+use async_graphql::ID;
+
+/// Parses an ID argument. An ID that is not ours behaves exactly like one
+/// that does not exist.
+pub fn parse_id(id: &ID) -> Option<i64> {
+    id.0.parse().ok().filter(|n: &i64| *n > 0)
+}
+
+pub fn id(n: i64) -> ID {
+    ID(n.to_string())
+}

@@ -1,0 +1,155 @@
+//! GraphQL over HTTP (POST and GET) and over WebSocket. Authentication
+//! happens here, once, and the principal travels in the request data.
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::{json_error, AppState};
+use crate::auth::AuthError;
+use crate::domain::access::Principal;
+use crate::graphql::error::{with_codes, BAD_USER_INPUT, UNAUTHENTICATED};
+use crate::graphql::loaders::loaders;
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    // Only JSON: a form or text/plain POST is how cross-site requests
+    // sneak past CORS preflight.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "POST /graphql takes Content-Type: application/json",
+            BAD_USER_INPUT,
+        );
+    }
+    let principal = match authenticate(&state, &headers) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    // A JSON array (a batch) does not deserialize into one request.
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "the body is not a single GraphQL request",
+                BAD_USER_INPUT,
+            )
+        }
+    };
+    execute(&state, principal, request).await
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let principal = match authenticate(&state, &headers) {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let request =
+        match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
+            Ok(request) => request,
+            Err(_) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "bad GraphQL query string",
+                    BAD_USER_INPUT,
+                )
+            }
+        };
+    if is_mutation(&request) {
+        return json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations are POST only",
+            BAD_USER_INPUT,
+        );
+    }
+    execute(&state, principal, request).await
+}
+
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false; // execution reports the syntax error
+    };
+    match &doc.operations {
+        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
+        DocumentOperations::Multiple(ops) => match &request.operation_name {
+            Some(name) => ops
+                .get(name.as_str())
+                .is_some_and(|op| op.node.ty == OperationType::Mutation),
+            None => ops.values().any(|op| op.node.ty == OperationType::Mutation),
+        },
+    }
+}
+
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    state.keys.from_header(value).map_err(|err| {
+        let message = match err {
+            AuthError::Missing => "authentication required: send Authorization: Bearer <JWT>",
+            AuthError::Invalid => "invalid or expired token",
+        };
+        json_error(StatusCode::UNAUTHORIZED, message, UNAUTHENTICATED)
+    })
+}
+
+async fn execute(
+    state: &AppState,
+    principal: Principal,
+    request: async_graphql::Request,
+) -> Response {
+    let request = request
+        .data(loaders(state.ctx.clone(), principal.clone()))
+        .data(principal);
+    let response = with_codes(state.schema.execute(request).await);
+    Json(response).into_response()
+}
+
+/// graphql-transport-ws (and the legacy protocol). The token comes in the
+/// connection_init payload; a connection without a valid one gets no ack.
+pub async fn websocket(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let schema = state.schema.clone();
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let header = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|v| v.as_str());
+                    let principal = state
+                        .keys
+                        .from_header(header)
+                        .map_err(|_| async_graphql::Error::new("invalid or missing token"))?;
+                    let mut data = Data::default();
+                    data.insert(loaders(state.ctx.clone(), principal.clone()));
+                    data.insert(principal);
+                    Ok(data)
+                })
+                .serve()
+        })
+        .into_response()
+}

@@ -1,0 +1,190 @@
+//! Creating and listing recurring contracts.
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+
+use super::setup::visible_entity;
+use super::{require, Ctx, ServiceError, ServiceResult};
+use crate::domain::access::{Principal, Scope};
+use crate::domain::money::{self, QTY_SCALE};
+use crate::domain::schedule::{Interval, Schedule, Timing};
+use crate::domain::terms::{interval_code, timing_code};
+use crate::domain::validate;
+use crate::store::{self, contract, party};
+
+pub const MAX_LINES: usize = 100;
+pub const MAX_INTERVAL_COUNT: i32 = 1000;
+/// Dates outside these years are typos, not contracts.
+const YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
+
+pub struct CreateContract {
+    pub customer_id: i64,
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub interval: Interval,
+    pub interval_count: Option<i32>,
+    pub timing: Option<Timing>,
+    pub lines: Vec<ContractLineInput>,
+}
+
+pub struct ContractLineInput {
+    pub description: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub tax_code_id: Option<i64>,
+}
+
+#[tracing::instrument(skip_all, fields(customer_id = input.customer_id))]
+pub async fn create_contract(
+    ctx: &Ctx,
+    principal: &Principal,
+    input: CreateContract,
+) -> ServiceResult<entity::contract::Model> {
+    require(principal, Scope::ContractsWrite)?;
+    let interval_count = input.interval_count.unwrap_or(1);
+    if !(1..=MAX_INTERVAL_COUNT).contains(&interval_count) {
+        return Err(ServiceError::bad_input(
+            "intervalCount",
+            format!("must be between 1 and {MAX_INTERVAL_COUNT}"),
+        ));
+    }
+    for (field, date) in [
+        ("startDate", Some(input.start_date)),
+        ("endDate", input.end_date),
+    ] {
+        if let Some(date) = date.filter(|d| !YEARS.contains(&d.year())) {
+            return Err(ServiceError::bad_input(
+                field,
+                format!("{date} is outside the years 1900-2200"),
+            ));
+        }
+    }
+    if input.end_date.is_some_and(|end| end < input.start_date) {
+        return Err(ServiceError::bad_input(
+            "endDate",
+            "must not be before startDate",
+        ));
+    }
+    if input.lines.is_empty() {
+        return Err(ServiceError::bad_input(
+            "lines",
+            "a contract needs at least one line",
+        ));
+    }
+    if input.lines.len() > MAX_LINES {
+        return Err(ServiceError::bad_input(
+            "lines",
+            format!("at most {MAX_LINES} lines"),
+        ));
+    }
+    let timing = input.timing.unwrap_or(Timing::InAdvance);
+    let count = u32::try_from(interval_count).unwrap_or(1);
+    let schedule = Schedule::new(
+        input.start_date,
+        input.end_date,
+        input.interval,
+        count,
+        timing,
+    )
+    .map_err(|e| ServiceError::bad_input("startDate", e.to_string()))?;
+
+    let customer = party::find_customer(&ctx.db, principal, input.customer_id)
+        .await?
+        .ok_or_else(|| ServiceError::bad_input("customerId", "customer does not exist"))?;
+    let entity = visible_entity(ctx, principal, customer.legal_entity_id).await?;
+    let lines = validate_lines(ctx, principal, entity.id, input.lines).await?;
+
+    let new = contract::NewContract {
+        legal_entity_id: entity.id,
+        customer_id: customer.id,
+        start_date: input.start_date,
+        end_date: input.end_date,
+        interval: interval_code(input.interval),
+        interval_count,
+        timing: timing_code(timing),
+        next_billing_date: schedule.next_billing_date(0),
+        lines,
+    };
+    let txn = store::begin_write(&ctx.db).await?;
+    let created = contract::insert(&txn, new).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+async fn validate_lines(
+    ctx: &Ctx,
+    principal: &Principal,
+    legal_entity_id: i64,
+    lines: Vec<ContractLineInput>,
+) -> ServiceResult<Vec<contract::NewContractLine>> {
+    let tax_ids: Vec<i64> = lines.iter().filter_map(|l| l.tax_code_id).collect();
+    let tax_codes = party::find_tax_codes(&ctx.db, principal, &tax_ids).await?;
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.into_iter().enumerate() {
+        let field = |name: &str| format!("lines.{i}.{name}");
+        let description = validate::name(&field("description"), &line.description)?;
+        if line.quantity <= Decimal::ZERO {
+            return Err(ServiceError::bad_input(
+                &field("quantity"),
+                "must be greater than zero",
+            ));
+        }
+        if line.unit_price.is_sign_negative() && !line.unit_price.is_zero() {
+            return Err(ServiceError::bad_input(
+                &field("unitPrice"),
+                "must not be negative",
+            ));
+        }
+        let quantity_e6 = money::to_scaled(line.quantity, QTY_SCALE)
+            .map_err(|e| ServiceError::bad_input(&field("quantity"), e.to_string()))?;
+        let unit_price_e6 = money::to_scaled(line.unit_price, QTY_SCALE)
+            .map_err(|e| ServiceError::bad_input(&field("unitPrice"), e.to_string()))?;
+        if let Some(tax_id) = line.tax_code_id {
+            // A tax code of another legal entity is as good as none.
+            let ok = tax_codes
+                .iter()
+                .any(|t| t.id == tax_id && t.legal_entity_id == legal_entity_id);
+            if !ok {
+                return Err(ServiceError::bad_input(
+                    &field("taxCodeId"),
+                    "tax code does not exist in the contract's legal entity",
+                ));
+            }
+        }
+        out.push(contract::NewContractLine {
+            description,
+            quantity_e6,
+            unit_price_e6,
+            tax_code_id: line.tax_code_id,
+        });
+    }
+    Ok(out)
+}
+
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// Clamps a requested page size; a negative size is bad input.
+pub fn page_size(first: Option<i32>) -> ServiceResult<u64> {
+    match first {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if n < 0 => Err(ServiceError::bad_input("first", "must not be negative")),
+        Some(n) => Ok(u64::try_from(n).unwrap_or(0).min(MAX_PAGE_SIZE)),
+    }
+}
+
+/// One page of contracts plus whether more follow.
+pub async fn contracts(
+    ctx: &Ctx,
+    principal: &Principal,
+    legal_entity_id: i64,
+    first: Option<i32>,
+    after: Option<i64>,
+) -> ServiceResult<(Vec<entity::contract::Model>, bool)> {
+    require(principal, Scope::BillingRead)?;
+    let limit = page_size(first)?;
+    let mut rows = contract::page(&ctx.db, principal, legal_entity_id, after, limit + 1).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
+}

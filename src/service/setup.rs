@@ -1,0 +1,171 @@
+//! Setting up what billing needs: legal entities, customers and tax codes.
+
+use rust_decimal::Decimal;
+
+use super::{require, Ctx, ServiceError, ServiceResult};
+use crate::domain::access::{Principal, Scope};
+use crate::domain::currency::Currency;
+use crate::domain::money::{self, QTY_SCALE};
+use crate::domain::validate;
+use crate::store::{self, legal_entity, party};
+
+pub struct CreateLegalEntity {
+    pub code: String,
+    pub name: String,
+    pub currency: String,
+    pub country: String,
+    pub timezone: String,
+}
+
+/// Creating a legal entity widens everyone's world, so it takes
+/// `config:write` on every entity (an ADMIN or a `["*"]` token).
+#[tracing::instrument(skip_all)]
+pub async fn create_legal_entity(
+    ctx: &Ctx,
+    principal: &Principal,
+    input: CreateLegalEntity,
+) -> ServiceResult<entity::legal_entity::Model> {
+    require(principal, Scope::ConfigWrite)?;
+    if principal.entity_filter().is_some() {
+        return Err(ServiceError::Forbidden(
+            "config:write on every legal entity",
+        ));
+    }
+    let code = validate::entity_code(&input.code)?;
+    let name = validate::name("name", &input.name)?;
+    let currency = Currency::parse(input.currency.trim()).ok_or_else(|| {
+        ServiceError::bad_input(
+            "currency",
+            format!("unknown ISO 4217 currency {:?}", input.currency),
+        )
+    })?;
+    let country = validate::country(input.country.trim())?;
+    let timezone = validate::timezone(input.timezone.trim())?;
+    if legal_entity::code_taken(&ctx.db, &code).await? {
+        return Err(ServiceError::bad_input(
+            "code",
+            format!("legal entity code {code:?} already exists"),
+        ));
+    }
+    let new = legal_entity::NewLegalEntity {
+        code: code.clone(),
+        name,
+        currency: currency.code().to_string(),
+        country,
+        timezone: timezone.name().to_string(),
+    };
+    match legal_entity::insert(&ctx.db, new).await {
+        // Lost a race with a concurrent create of the same code.
+        Err(store::StoreError::Conflict(_)) => Err(ServiceError::bad_input(
+            "code",
+            format!("legal entity code {code:?} already exists"),
+        )),
+        other => Ok(other?),
+    }
+}
+
+pub async fn legal_entities(
+    ctx: &Ctx,
+    principal: &Principal,
+) -> ServiceResult<Vec<entity::legal_entity::Model>> {
+    require(principal, Scope::BillingRead)?;
+    Ok(legal_entity::list(&ctx.db, principal).await?)
+}
+
+pub async fn legal_entity(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<Option<entity::legal_entity::Model>> {
+    require(principal, Scope::BillingRead)?;
+    Ok(legal_entity::find(&ctx.db, principal, id).await?)
+}
+
+/// The legal entity `id` as the caller sees it, or NOT_FOUND.
+pub async fn visible_entity(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<entity::legal_entity::Model> {
+    legal_entity::find(&ctx.db, principal, id)
+        .await?
+        .ok_or(ServiceError::NotFound("legal entity"))
+}
+
+pub struct CreateCustomer {
+    pub legal_entity_id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub payment_terms_days: Option<i32>,
+    pub has_payment_method: Option<bool>,
+}
+
+pub const DEFAULT_PAYMENT_TERMS_DAYS: i32 = 30;
+
+#[tracing::instrument(skip_all, fields(legal_entity_id = input.legal_entity_id))]
+pub async fn create_customer(
+    ctx: &Ctx,
+    principal: &Principal,
+    input: CreateCustomer,
+) -> ServiceResult<entity::customer::Model> {
+    require(principal, Scope::ContractsWrite)?;
+    let entity = visible_entity(ctx, principal, input.legal_entity_id).await?;
+    let new = party::NewCustomer {
+        legal_entity_id: entity.id,
+        name: validate::name("name", &input.name)?,
+        email: input.email.as_deref().map(validate::email).transpose()?,
+        payment_terms_days: validate::payment_terms(
+            input
+                .payment_terms_days
+                .unwrap_or(DEFAULT_PAYMENT_TERMS_DAYS),
+        )?,
+        has_payment_method: input.has_payment_method.unwrap_or(false),
+    };
+    Ok(party::insert_customer(&ctx.db, new).await?)
+}
+
+pub async fn customers(
+    ctx: &Ctx,
+    principal: &Principal,
+    legal_entity_id: i64,
+) -> ServiceResult<Vec<entity::customer::Model>> {
+    require(principal, Scope::BillingRead)?;
+    Ok(party::customers_of(&ctx.db, principal, legal_entity_id).await?)
+}
+
+pub struct CreateTaxCode {
+    pub legal_entity_id: i64,
+    pub code: String,
+    pub rate: Decimal,
+}
+
+#[tracing::instrument(skip_all, fields(legal_entity_id = input.legal_entity_id))]
+pub async fn create_tax_code(
+    ctx: &Ctx,
+    principal: &Principal,
+    input: CreateTaxCode,
+) -> ServiceResult<entity::tax_code::Model> {
+    require(principal, Scope::ContractsWrite)?;
+    let entity = visible_entity(ctx, principal, input.legal_entity_id).await?;
+    let code = validate::name("code", &input.code)?;
+    if input.rate.is_sign_negative() || input.rate > Decimal::ONE_HUNDRED {
+        return Err(ServiceError::bad_input(
+            "rate",
+            "must be a percentage between 0 and 100",
+        ));
+    }
+    let rate_e6 = money::to_scaled(input.rate, QTY_SCALE)
+        .map_err(|e| ServiceError::bad_input("rate", e.to_string()))?;
+    let new = party::NewTaxCode {
+        legal_entity_id: entity.id,
+        code: code.clone(),
+        rate_e6,
+    };
+    match party::insert_tax_code(&ctx.db, new).await {
+        Err(store::StoreError::Conflict(_)) => Err(ServiceError::bad_input(
+            "code",
+            format!("tax code {code:?} already exists in this legal entity"),
+        )),
+        other => Ok(other?),
+    }
+}

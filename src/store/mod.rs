@@ -1,0 +1,43 @@
+//! Every query billrun makes. Functions take `&impl ConnectionTrait` so they
+//! compose inside a caller's transaction, and every read of tenant data goes
+//! through [`scoped`], so the legal-entity filter is part of the SQL.
+
+pub mod contract;
+pub mod error;
+pub mod legal_entity;
+pub mod party;
+
+use sea_orm::sea_query::IntoCondition;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, QueryFilter,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+pub use error::{StoreError, StoreResult};
+
+use crate::domain::access::Principal;
+
+/// Restricts `query` to the legal entities `principal` may see, in SQL.
+pub fn scoped<Q: QueryFilter>(query: Q, column: impl ColumnTrait, principal: &Principal) -> Q {
+    match principal.entity_filter() {
+        None => query,
+        Some(ids) => query.filter(column.is_in(ids.iter().copied()).into_condition()),
+    }
+}
+
+/// Begins a write transaction. On SQLite it starts IMMEDIATE, taking the
+/// write lock up front: a deferred transaction that reads first and writes
+/// later can fail with SQLITE_BUSY instead of waiting its turn.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+    })
+    .await
+}
+
+/// Checks that the database answers (the /ready probe).
+pub async fn ping(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
