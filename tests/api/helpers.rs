@@ -1,0 +1,243 @@
+//! `spawn_app()`: the real server on port 0 with a fresh migrated database
+//! per test (a temp SQLite file, or a new PostgreSQL database when
+//! `DATABASE_URL` is a postgres URL), plus GraphQL-over-HTTP, graphql-ws and
+//! token helpers.
+
+use std::time::Duration;
+
+use billrun::app::Application;
+use billrun::auth::{Claims, JwtKeys};
+use billrun::config::{DbArgs, LogFormat, ServeArgs};
+use futures_util::{SinkExt, StreamExt};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+
+pub struct TestApp {
+    pub addr: String,
+    pub port: u16,
+    pub db: DatabaseConnection,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    pub shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh database URL: a new PostgreSQL database when `DATABASE_URL` is
+/// one (the test fails, never skips, when it is unreachable), else a temp
+/// SQLite file.
+async fn fresh_database(dir: &tempfile::TempDir) -> String {
+    match std::env::var("DATABASE_URL") {
+        Ok(base) if base.starts_with("postgres") => {
+            let name = format!("billrun_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(base.as_str())
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at DATABASE_URL is unreachable: {e}"));
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let (prefix, _) = base.rsplit_once('/').expect("DATABASE_URL has a database name");
+            format!("{prefix}/{name}")
+        }
+        _ => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+    }
+}
+
+pub fn serve_args(database_url: &str) -> ServeArgs {
+    ServeArgs {
+        bind: "127.0.0.1:0".into(),
+        db: DbArgs {
+            database_url: database_url.into(),
+            db_pool_size: 5,
+            sqlite_busy_timeout_ms: 10_000,
+        },
+        jwt_secret: Some(SECRET.into()),
+        cors_origins: vec!["http://allowed.example".into()],
+        body_limit_bytes: 1024 * 1024,
+        request_timeout_secs: 30,
+        log_format: LogFormat::Text,
+        demo: false,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = fresh_database(&dir).await;
+    let mut args = serve_args(&database_url);
+    configure(&mut args);
+    let app = Application::build(args).await.expect("application builds");
+    let port = app.port();
+    let shutdown = app.shutdown_token();
+    tokio::spawn(app.run_until_stopped());
+    let db = Database::connect(database_url.as_str()).await.expect("test connection");
+    TestApp {
+        addr: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        database_url,
+        client: reqwest::Client::new(),
+        shutdown,
+        _dir: dir,
+    }
+}
+
+pub fn token(role: &str, scopes: &[&str], entities: &[&str]) -> String {
+    token_with(|c| {
+        c.role = role.into();
+        c.scopes = scopes.iter().map(|s| s.to_string()).collect();
+        c.legal_entities = entities.iter().map(|s| s.to_string()).collect();
+    })
+}
+
+pub fn token_with(edit: impl FnOnce(&mut Claims)) -> String {
+    let mut claims = Claims {
+        sub: "test-user".into(),
+        exp: chrono::Utc::now().timestamp() + 3600,
+        nbf: None,
+        role: "ADMIN".into(),
+        scopes: vec![],
+        legal_entities: vec!["*".into()],
+    };
+    edit(&mut claims);
+    JwtKeys::hs256(SECRET.as_bytes())
+        .expect("keys")
+        .mint(&claims)
+        .expect("mint")
+}
+
+pub fn admin() -> String {
+    token("ADMIN", &[], &["*"])
+}
+
+impl TestApp {
+    /// POSTs a GraphQL request and returns the JSON body.
+    pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.client
+            .post(format!("{}/graphql", self.addr))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
+    /// Like `gql` but panics on errors and returns `data`.
+    pub async fn data(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.gql(token, query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    pub async fn create_entity(&self, code: &str, currency: &str) -> String {
+        let data = self
+            .data(
+                &admin(),
+                "mutation($i: CreateLegalEntityInput!) { createLegalEntity(input: $i) { id } }",
+                json!({ "i": { "code": code, "name": format!("{code} Ltd"), "currency": currency,
+                               "country": "EE", "timezone": "Europe/Tallinn" } }),
+            )
+            .await;
+        data["createLegalEntity"]["id"].as_str().expect("id").to_string()
+    }
+
+    pub async fn create_customer(&self, entity_id: &str, name: &str) -> String {
+        let data = self
+            .data(
+                &admin(),
+                "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }",
+                json!({ "i": { "legalEntityId": entity_id, "name": name, "email": "ap@example.com",
+                               "hasPaymentMethod": true } }),
+            )
+            .await;
+        data["createCustomer"]["id"].as_str().expect("id").to_string()
+    }
+
+    pub async fn create_tax_code(&self, entity_id: &str, code: &str, rate: &str) -> String {
+        let data = self
+            .data(
+                &admin(),
+                "mutation($i: CreateTaxCodeInput!) { createTaxCode(input: $i) { id } }",
+                json!({ "i": { "legalEntityId": entity_id, "code": code, "rate": rate } }),
+            )
+            .await;
+        data["createTaxCode"]["id"].as_str().expect("id").to_string()
+    }
+
+    /// A monthly contract with one line.
+    pub async fn create_contract(&self, customer_id: &str, start: &str, price: &str, tax: Option<&str>) -> String {
+        let data = self
+            .data(
+                &admin(),
+                "mutation($i: CreateContractInput!) { createContract(input: $i) { id } }",
+                json!({ "i": { "customerId": customer_id, "startDate": start, "interval": "MONTH",
+                               "lines": [{ "description": "Subscription", "quantity": "1",
+                                           "unitPrice": price, "taxCodeId": tax }] } }),
+            )
+            .await;
+        data["createContract"]["id"].as_str().expect("id").to_string()
+    }
+
+    /// Opens /graphql/ws with graphql-transport-ws and sends connection_init.
+    pub async fn ws(&self, init_payload: Value) -> Ws {
+        let mut request = format!("ws://127.0.0.1:{}/graphql/ws", self.port)
+            .into_client_request()
+            .expect("ws request");
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("ws connect");
+        socket
+            .send(Message::text(json!({ "type": "connection_init", "payload": init_payload }).to_string()))
+            .await
+            .expect("send init");
+        Ws { socket }
+    }
+}
+
+pub struct Ws {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl Ws {
+    /// The next text message as JSON; `None` when the socket closed (or
+    /// nothing came within 10 s).
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .ok()??;
+            match message {
+                Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.socket
+            .send(Message::text(
+                json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
+                    .to_string(),
+            ))
+            .await
+            .expect("send subscribe");
+    }
+}
+
+pub fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<no code>")
+}

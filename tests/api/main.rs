@@ -1,0 +1,7 @@
+//! The one integration test binary: every test starts the real server on a
+//! free port with its own database and talks GraphQL over HTTP and WebSocket.
+
+mod helpers;
+mod server;
+mod setup;
+mod storage;

@@ -1,0 +1,123 @@
+//! Money never passes through a float, on either database: amounts stored as
+//! scaled integers round-trip exactly, and sums computed by the database are
+//! exact too (DESIGN.md, Money).
+
+use billrun::domain::money::{from_scaled, to_scaled, AMOUNT_SCALE};
+use chrono::{NaiveDate, Utc};
+use entity::{customer, invoice, legal_entity};
+use rust_decimal::Decimal;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, Statement};
+
+use crate::helpers::spawn_app;
+
+fn dec(s: &str) -> Decimal {
+    s.parse().expect("decimal literal")
+}
+
+async fn insert_invoice(db: &impl ConnectionTrait, entity: i64, customer: i64, total: Decimal) -> i64 {
+    let raw = to_scaled(total, AMOUNT_SCALE).expect("fits the storage scale");
+    let day = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+    invoice::ActiveModel {
+        legal_entity_id: Set(entity),
+        customer_id: Set(customer),
+        status: Set("POSTED".into()),
+        period_start: Set(day),
+        period_end: Set(day),
+        issue_date: Set(day),
+        due_date: Set(day),
+        currency: Set("KWD".into()),
+        subtotal_e4: Set(raw),
+        tax_total_e4: Set(0),
+        total_e4: Set(raw),
+        amount_paid_e4: Set(0),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("insert invoice")
+    .id
+}
+
+#[tokio::test]
+async fn amounts_a_double_cannot_hold_round_trip_exactly_and_sum_exactly() {
+    let app = spawn_app().await;
+    let db = &app.db;
+    let entity = legal_entity::ActiveModel {
+        code: Set("KW".into()),
+        name: Set("Kuwait".into()),
+        currency: Set("KWD".into()),
+        country: Set("KW".into()),
+        timezone: Set("Asia/Kuwait".into()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("entity");
+    let cust = customer::ActiveModel {
+        legal_entity_id: Set(entity.id),
+        name: Set("C".into()),
+        email: Set(None),
+        payment_terms_days: Set(30),
+        has_payment_method: Set(false),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("customer");
+
+    // SeaORM's default SQLite path turns the first into 10000000000000.
+    for value in ["9999999999999.9999", "900719925474099.13", "1.125"] {
+        let id = insert_invoice(db, entity.id, cust.id, dec(value)).await;
+        let back = invoice::Entity::find_by_id(id).one(db).await.expect("read").expect("row");
+        assert_eq!(
+            from_scaled(back.total_e4, AMOUNT_SCALE),
+            dec(value),
+            "Money: {value} must round-trip exactly"
+        );
+    }
+
+    // 0.10 three times, summed by the database, is exactly 0.30.
+    let other = legal_entity::ActiveModel {
+        code: Set("EE".into()),
+        name: Set("E".into()),
+        currency: Set("EUR".into()),
+        country: Set("EE".into()),
+        timezone: Set("Europe/Tallinn".into()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("entity");
+    let c2 = customer::ActiveModel {
+        legal_entity_id: Set(other.id),
+        name: Set("D".into()),
+        email: Set(None),
+        payment_terms_days: Set(30),
+        has_payment_method: Set(false),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("customer");
+    for _ in 0..3 {
+        insert_invoice(db, other.id, c2.id, dec("0.10")).await;
+    }
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT CAST(SUM(total_e4) AS BIGINT) AS s FROM invoice WHERE legal_entity_id = $1",
+            [other.id.into()],
+        ))
+        .await
+        .expect("sum query")
+        .expect("one row");
+    let sum: i64 = row.try_get("", "s").expect("sum column");
+    assert_eq!(from_scaled(sum, AMOUNT_SCALE), dec("0.30"), "Money: database sums are exact");
+    assert_ne!(0.1_f64 + 0.1 + 0.1, 0.3, "the float path would have been wrong");
+}
