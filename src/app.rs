@@ -68,6 +68,12 @@ impl Application {
         if args.demo {
             demo::seed_if_empty(&ctx).await?;
         }
+        let resumed = crate::service::billing::resume_unfinished(&ctx)
+            .await
+            .map_err(|e| anyhow::anyhow!("Failed to resume unfinished runs: {e:?}"))?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resumed unfinished billing runs");
+        }
         if dev_secret {
             let token = admin_token(&keys, 7 * 86_400)?;
             tracing::info!("development admin token (7 days): {token}");

@@ -39,11 +39,11 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Token(args)) => {
-            let (keys, _) = app::resolve_keys(args.jwt_secret.as_deref(), &args.db.database_url)?;
             let role: Role = args.role.parse().map_err(anyhow::Error::msg)?;
             for scope in &args.scopes {
                 scope.parse::<Scope>().map_err(anyhow::Error::msg)?;
             }
+            let (keys, _) = app::resolve_keys(args.jwt_secret.as_deref(), &args.db.database_url)?;
             let scopes = if args.scopes.is_empty() && role == Role::Admin {
                 Scope::ALL.iter().map(|s| s.as_str().to_string()).collect()
             } else {

@@ -32,7 +32,7 @@ pub async fn connect(args: &DbArgs) -> anyhow::Result<DatabaseConnection> {
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps replicas
 /// that start together from racing through the same migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    const LOCK_KEY: i64 = 0x6269_6c6c_7275_6e; // "billrun"
+    const LOCK_KEY: i64 = 0x0062_696c_6c72_756e; // "billrun"
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
     if postgres {
         // Session-level lock: hold one pooled connection for the whole migration.

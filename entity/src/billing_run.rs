@@ -20,6 +20,9 @@ pub struct Model {
     pub processed_count: i32,
     pub invoice_count: i32,
     pub invoice_total_e4: i64,
+    pub posted_count: i32,
+    pub event_count: i32,
+    pub skipped_count: i32,
     /// Resume cursor: contracts with a smaller id are done.
     pub last_contract_id: i64,
     pub started_at: Option<DateTimeUtc>,

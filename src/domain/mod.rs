@@ -2,6 +2,7 @@
 //! input validation. No database, no GraphQL, no I/O.
 
 pub mod access;
+pub mod billing;
 pub mod currency;
 pub mod error;
 pub mod money;

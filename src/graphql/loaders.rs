@@ -6,11 +6,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use entity::{contract_line, customer, legal_entity, tax_code};
+use entity::{
+    billing_run, contract as contract_row, contract_line, customer, invoice_line, legal_entity,
+    tax_code,
+};
 
 use crate::domain::access::Principal;
 use crate::service::{Ctx, ServiceError};
-use crate::store::{self, contract, party};
+use crate::store::{self, billing as runs, contract, invoice, party};
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct LegalEntityId(pub i64);
@@ -20,6 +23,12 @@ pub struct CustomerId(pub i64);
 pub struct TaxCodeId(pub i64);
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct LinesOf(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct ContractId(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct RunId(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct InvoiceLinesOf(pub i64);
 
 pub struct Db {
     ctx: Ctx,
@@ -99,6 +108,61 @@ impl Loader<LinesOf> for Db {
             .map_err(fail)?
         {
             out.entry(LinesOf(line.contract_id)).or_default().push(line);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<ContractId> for Db {
+    type Value = contract_row::Model;
+    type Error = Arc<ServiceError>;
+
+    async fn load(&self, keys: &[ContractId]) -> LoadResult<ContractId, Self::Value> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = contract::find_many(&self.ctx.db, &self.principal, &ids)
+            .await
+            .map_err(fail)?;
+        Ok(rows.into_iter().map(|m| (ContractId(m.id), m)).collect())
+    }
+}
+
+impl Loader<RunId> for Db {
+    type Value = billing_run::Model;
+    type Error = Arc<ServiceError>;
+
+    async fn load(&self, keys: &[RunId]) -> LoadResult<RunId, Self::Value> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = runs::find_runs(&self.ctx.db, &self.principal, &ids)
+            .await
+            .map_err(fail)?;
+        Ok(rows.into_iter().map(|m| (RunId(m.id), m)).collect())
+    }
+}
+
+impl Loader<InvoiceLinesOf> for Db {
+    type Value = Vec<invoice_line::Model>;
+    type Error = Arc<ServiceError>;
+
+    async fn load(&self, keys: &[InvoiceLinesOf]) -> LoadResult<InvoiceLinesOf, Self::Value> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        // Only invoices the caller may see contribute lines.
+        let visible: Vec<i64> = invoice::find_many(&self.ctx.db, &self.principal, &ids)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        let mut out: HashMap<InvoiceLinesOf, Self::Value> = visible
+            .iter()
+            .map(|id| (InvoiceLinesOf(*id), Vec::new()))
+            .collect();
+        for line in invoice::lines_of(&self.ctx.db, &visible)
+            .await
+            .map_err(fail)?
+        {
+            out.entry(InvoiceLinesOf(line.invoice_id))
+                .or_default()
+                .push(line);
         }
         Ok(out)
     }

@@ -7,13 +7,15 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+pub mod subscription;
 pub mod types;
 
-use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{SDLExportOptions, Schema};
 
 use crate::service::Ctx;
 
-pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+pub type AppSchema =
+    Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
 /// Limits that stop hostile documents at validation, before any resolver.
 pub const MAX_DEPTH: usize = 12;
@@ -25,7 +27,7 @@ pub fn build_schema(ctx: Option<Ctx>) -> AppSchema {
     let mut builder = Schema::build(
         query::QueryRoot::default(),
         mutation::MutationRoot::default(),
-        EmptySubscription,
+        subscription::SubscriptionRoot::default(),
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)

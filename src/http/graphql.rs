@@ -37,7 +37,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     }
     let principal = match authenticate(&state, &headers) {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(err) => return unauthenticated(err),
     };
     // A JSON array (a batch) does not deserialize into one request.
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
@@ -60,7 +60,7 @@ pub async fn get(
 ) -> Response {
     let principal = match authenticate(&state, &headers) {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(err) => return unauthenticated(err),
     };
     let request =
         match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
@@ -98,17 +98,19 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
     }
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, AuthError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    state.keys.from_header(value).map_err(|err| {
-        let message = match err {
-            AuthError::Missing => "authentication required: send Authorization: Bearer <JWT>",
-            AuthError::Invalid => "invalid or expired token",
-        };
-        json_error(StatusCode::UNAUTHORIZED, message, UNAUTHENTICATED)
-    })
+    state.keys.from_header(value)
+}
+
+fn unauthenticated(err: AuthError) -> Response {
+    let message = match err {
+        AuthError::Missing => "authentication required: send Authorization: Bearer <JWT>",
+        AuthError::Invalid => "invalid or expired token",
+    };
+    json_error(StatusCode::UNAUTHORIZED, message, UNAUTHENTICATED)
 }
 
 async fn execute(

@@ -53,8 +53,8 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/graphql/ws", get(graphql::websocket))
         .merge(graphql)
         .fallback(not_found)
-        .layer(middleware::map_response(graphql_shaped_errors))
         .layer(RequestBodyLimitLayer::new(limits.body_limit_bytes))
+        .layer(middleware::map_response(graphql_shaped_errors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors(&limits.cors_origins))
         .layer(SetSensitiveRequestHeadersLayer::new([

@@ -2,26 +2,52 @@
 //! validate input into domain values, open the transactions and call the
 //! store; resolvers call exactly one of them.
 
+pub mod agent;
+pub mod billing;
 pub mod contracts;
 pub mod error;
+pub mod invoices;
+pub mod runs;
 pub mod setup;
 
 use sea_orm::DatabaseConnection;
+use tokio::sync::broadcast;
+use tokio_util::task::TaskTracker;
 
 pub use error::{ServiceError, ServiceResult};
 
 use crate::domain::access::{Principal, Scope};
 
-/// What every service needs: the database (and, as billrun grows, the
-/// event bus and the run engine's handles).
+/// Contracts per chunk: each chunk is one transaction.
+pub const DEFAULT_CHUNK_SIZE: u64 = 500;
+/// Run updates kept for slow subscribers; a lagging one re-reads the run.
+const RUN_UPDATES_CAPACITY: usize = 1024;
+
+/// What every service needs: the database, the channel that carries
+/// committed run progress, and the tracker of background runs.
 #[derive(Clone)]
 pub struct Ctx {
     pub db: DatabaseConnection,
+    pub run_updates: broadcast::Sender<entity::billing_run::Model>,
+    pub tasks: TaskTracker,
+    pub chunk_size: u64,
 }
 
 impl Ctx {
     pub fn new(db: DatabaseConnection) -> Self {
-        Ctx { db }
+        let (run_updates, _) = broadcast::channel(RUN_UPDATES_CAPACITY);
+        Ctx {
+            db,
+            run_updates,
+            tasks: TaskTracker::new(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+        }
+    }
+
+    /// Publishes a run's committed state (call only after commit).
+    pub fn publish(&self, run: &entity::billing_run::Model) {
+        // No receiver is fine: nobody is watching.
+        let _ = self.run_updates.send(run.clone());
     }
 }
 

@@ -2,8 +2,11 @@
 //! compose inside a caller's transaction, and every read of tenant data goes
 //! through [`scoped`], so the legal-entity filter is part of the SQL.
 
+pub mod billing;
 pub mod contract;
 pub mod error;
+pub mod invoice;
+pub mod journal;
 pub mod legal_entity;
 pub mod party;
 
@@ -16,6 +19,10 @@ use sea_orm::{
 pub use error::{StoreError, StoreResult};
 
 use crate::domain::access::Principal;
+
+/// Rows per multi-row INSERT: a constant number of statements per chunk,
+/// well under SQLite's and PostgreSQL's bound-parameter limits.
+pub const BATCH_ROWS: usize = 500;
 
 /// Restricts `query` to the legal entities `principal` may see, in SQL.
 pub fn scoped<Q: QueryFilter>(query: Q, column: impl ColumnTrait, principal: &Principal) -> Q {

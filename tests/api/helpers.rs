@@ -21,8 +21,10 @@ pub struct TestApp {
     pub addr: String,
     pub port: u16,
     pub db: DatabaseConnection,
+    #[allow(dead_code)]
     pub database_url: String,
     pub client: reqwest::Client,
+    #[allow(dead_code)]
     pub shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -42,7 +44,9 @@ async fn fresh_database(dir: &tempfile::TempDir) -> String {
                 .await
                 .expect("create test database");
             admin.close().await.ok();
-            let (prefix, _) = base.rsplit_once('/').expect("DATABASE_URL has a database name");
+            let (prefix, _) = base
+                .rsplit_once('/')
+                .expect("DATABASE_URL has a database name");
             format!("{prefix}/{name}")
         }
         _ => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
@@ -79,7 +83,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let port = app.port();
     let shutdown = app.shutdown_token();
     tokio::spawn(app.run_until_stopped());
-    let db = Database::connect(database_url.as_str()).await.expect("test connection");
+    let db = Database::connect(database_url.as_str())
+        .await
+        .expect("test connection");
     TestApp {
         addr: format!("http://127.0.0.1:{port}"),
         port,
@@ -150,7 +156,10 @@ impl TestApp {
                                "country": "EE", "timezone": "Europe/Tallinn" } }),
             )
             .await;
-        data["createLegalEntity"]["id"].as_str().expect("id").to_string()
+        data["createLegalEntity"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
     }
 
     pub async fn create_customer(&self, entity_id: &str, name: &str) -> String {
@@ -162,7 +171,10 @@ impl TestApp {
                                "hasPaymentMethod": true } }),
             )
             .await;
-        data["createCustomer"]["id"].as_str().expect("id").to_string()
+        data["createCustomer"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
     }
 
     pub async fn create_tax_code(&self, entity_id: &str, code: &str, rate: &str) -> String {
@@ -173,11 +185,20 @@ impl TestApp {
                 json!({ "i": { "legalEntityId": entity_id, "code": code, "rate": rate } }),
             )
             .await;
-        data["createTaxCode"]["id"].as_str().expect("id").to_string()
+        data["createTaxCode"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
     }
 
     /// A monthly contract with one line.
-    pub async fn create_contract(&self, customer_id: &str, start: &str, price: &str, tax: Option<&str>) -> String {
+    pub async fn create_contract(
+        &self,
+        customer_id: &str,
+        start: &str,
+        price: &str,
+        tax: Option<&str>,
+    ) -> String {
         let data = self
             .data(
                 &admin(),
@@ -187,7 +208,10 @@ impl TestApp {
                                            "unitPrice": price, "taxCodeId": tax }] } }),
             )
             .await;
-        data["createContract"]["id"].as_str().expect("id").to_string()
+        data["createContract"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
     }
 
     /// Opens /graphql/ws with graphql-transport-ws and sends connection_init.
@@ -195,12 +219,17 @@ impl TestApp {
         let mut request = format!("ws://127.0.0.1:{}/graphql/ws", self.port)
             .into_client_request()
             .expect("ws request");
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("ws connect");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("ws connect");
         socket
-            .send(Message::text(json!({ "type": "connection_init", "payload": init_payload }).to_string()))
+            .send(Message::text(
+                json!({ "type": "connection_init", "payload": init_payload }).to_string(),
+            ))
             .await
             .expect("send init");
         Ws { socket }
@@ -208,7 +237,9 @@ impl TestApp {
 }
 
 pub struct Ws {
-    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 }
 
 impl Ws {
@@ -239,5 +270,7 @@ impl Ws {
 }
 
 pub fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<no code>")
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<no code>")
 }

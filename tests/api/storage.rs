@@ -14,7 +14,12 @@ fn dec(s: &str) -> Decimal {
     s.parse().expect("decimal literal")
 }
 
-async fn insert_invoice(db: &impl ConnectionTrait, entity: i64, customer: i64, total: Decimal) -> i64 {
+async fn insert_invoice(
+    db: &impl ConnectionTrait,
+    entity: i64,
+    customer: i64,
+    total: Decimal,
+) -> i64 {
     let raw = to_scaled(total, AMOUNT_SCALE).expect("fits the storage scale");
     let day = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
     invoice::ActiveModel {
@@ -71,7 +76,11 @@ async fn amounts_a_double_cannot_hold_round_trip_exactly_and_sum_exactly() {
     // SeaORM's default SQLite path turns the first into 10000000000000.
     for value in ["9999999999999.9999", "900719925474099.13", "1.125"] {
         let id = insert_invoice(db, entity.id, cust.id, dec(value)).await;
-        let back = invoice::Entity::find_by_id(id).one(db).await.expect("read").expect("row");
+        let back = invoice::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .expect("read")
+            .expect("row");
         assert_eq!(
             from_scaled(back.total_e4, AMOUNT_SCALE),
             dec(value),
@@ -118,6 +127,14 @@ async fn amounts_a_double_cannot_hold_round_trip_exactly_and_sum_exactly() {
         .expect("sum query")
         .expect("one row");
     let sum: i64 = row.try_get("", "s").expect("sum column");
-    assert_eq!(from_scaled(sum, AMOUNT_SCALE), dec("0.30"), "Money: database sums are exact");
-    assert_ne!(0.1_f64 + 0.1 + 0.1, 0.3, "the float path would have been wrong");
+    assert_eq!(
+        from_scaled(sum, AMOUNT_SCALE),
+        dec("0.30"),
+        "Money: database sums are exact"
+    );
+    assert_ne!(
+        0.1_f64 + 0.1 + 0.1,
+        0.3,
+        "the float path would have been wrong"
+    );
 }

@@ -1,6 +1,7 @@
 //! Query roots, one file per domain, merged into `QueryRoot`.
 
+pub mod billing;
 pub mod setup;
 
 #[derive(async_graphql::MergedObject, Default)]
-pub struct QueryRoot(setup::SetupQuery);
+pub struct QueryRoot(setup::SetupQuery, billing::BillingQuery);

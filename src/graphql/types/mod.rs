@@ -1,6 +1,8 @@
 //! GraphQL object types, written against api-contract.graphql (never
 //! derived from entities, so a new column cannot become API by accident).
 
+pub mod agent;
+pub mod billing;
 pub mod contract;
 pub mod setup;
 

@@ -1,0 +1,123 @@
+//! Triggering runs, posting and voiding invoices, configuring the agent.
+
+use async_graphql::{Context, InputObject, MaybeUndefined, Object, ID};
+
+use crate::domain::access::{Role, Scope};
+use crate::graphql::guard::{principal, Needs};
+use crate::graphql::scalars::Date;
+use crate::graphql::types::agent::{
+    BillingAgentConfig, InvoicePreview, NotificationLevel, TriggerBillingRunPayload,
+};
+use crate::graphql::types::billing::{BillingRun, Invoice};
+use crate::graphql::types::parse_id;
+use crate::service::billing::{self, TriggerSource};
+use crate::service::{agent, invoices, Ctx, ServiceError};
+
+#[derive(InputObject)]
+pub struct TriggerBillingRunInput {
+    /// null: every legal entity the configuration allows (one run each).
+    legal_entity_id: Option<ID>,
+    /// null: today in the legal entity's timezone.
+    as_of: Option<Date>,
+    /// true: compute and return what would be invoiced, write nothing.
+    dry_run: Option<bool>,
+    /// true: return only once every run has finished.
+    wait: Option<bool>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateBillingAgentConfigInput {
+    auto_post_invoices: Option<bool>,
+    emit_delivery_events: Option<bool>,
+    emit_payment_events: Option<bool>,
+    notification_level: Option<NotificationLevel>,
+    /// null clears it; omitted leaves it.
+    default_billing_entity_id: MaybeUndefined<ID>,
+}
+
+#[derive(Default)]
+pub struct BillingMutation;
+
+#[Object]
+impl BillingMutation {
+    #[graphql(guard = "Needs(Scope::BillingRun)")]
+    async fn trigger_billing_run(
+        &self,
+        ctx: &Context<'_>,
+        input: TriggerBillingRunInput,
+    ) -> async_graphql::Result<TriggerBillingRunPayload> {
+        let principal = principal(ctx)?;
+        let legal_entity_id = match &input.legal_entity_id {
+            None => None,
+            Some(id) => Some(parse_id(id).ok_or(ServiceError::NotFound("legal entity"))?),
+        };
+        // Partners integrate by API; people press the Run button.
+        let source = if principal.role == Role::Partner {
+            TriggerSource::Api
+        } else {
+            TriggerSource::Manual
+        };
+        let outcome = billing::trigger(
+            ctx.data::<Ctx>()?,
+            principal,
+            billing::TriggerInput {
+                legal_entity_id,
+                as_of: input.as_of.map(|d| d.0),
+                dry_run: input.dry_run.unwrap_or(false),
+                wait: input.wait.unwrap_or(false),
+            },
+            source,
+        )
+        .await?;
+        Ok(TriggerBillingRunPayload {
+            runs: outcome.runs.into_iter().map(BillingRun).collect(),
+            dry_run_invoices: outcome.previews.into_iter().map(InvoicePreview).collect(),
+        })
+    }
+
+    #[graphql(guard = "Needs(Scope::BillingRun)")]
+    async fn post_invoice(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Invoice> {
+        let id = parse_id(&id).ok_or(ServiceError::NotFound("invoice"))?;
+        Ok(Invoice(
+            invoices::post_invoice(ctx.data::<Ctx>()?, principal(ctx)?, id).await?,
+        ))
+    }
+
+    #[graphql(guard = "Needs(Scope::BillingRun)")]
+    async fn void_invoice(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> async_graphql::Result<Invoice> {
+        let id = parse_id(&id).ok_or(ServiceError::NotFound("invoice"))?;
+        Ok(Invoice(
+            invoices::void_invoice(ctx.data::<Ctx>()?, principal(ctx)?, id, &reason).await?,
+        ))
+    }
+
+    #[graphql(guard = "Needs(Scope::ConfigWrite)")]
+    async fn update_billing_agent_config(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateBillingAgentConfigInput,
+    ) -> async_graphql::Result<BillingAgentConfig> {
+        let default_billing_entity_id = match input.default_billing_entity_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(id) => Some(Some(parse_id(&id).ok_or_else(|| {
+                ServiceError::bad_input("defaultBillingEntityId", "legal entity does not exist")
+            })?)),
+        };
+        let change = agent::ConfigChange {
+            auto_post_invoices: input.auto_post_invoices,
+            emit_delivery_events: input.emit_delivery_events,
+            emit_payment_events: input.emit_payment_events,
+            notification_level: input.notification_level.map(NotificationLevel::code),
+            default_billing_entity_id,
+        };
+        Ok(BillingAgentConfig(
+            agent::update_config(ctx.data::<Ctx>()?, principal(ctx)?, change).await?,
+        ))
+    }
+}

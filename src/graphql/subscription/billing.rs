@@ -1,0 +1,126 @@
+//! Live billing run progress. Fed only by committed state: the engine
+//! publishes after each commit. A subscriber that lags behind the bounded
+//! channel re-reads the run from the database instead of silently missing
+//! updates.
+
+use async_graphql::{Context, Subscription, ID};
+use entity::billing_run;
+use futures_util::stream::{self, Stream};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::Receiver;
+
+use crate::domain::access::{Principal, Scope};
+use crate::graphql::guard::{principal, Needs};
+use crate::graphql::types::billing::BillingRun;
+use crate::graphql::types::parse_id;
+use crate::service::{runs, Ctx, ServiceError};
+
+#[derive(Default)]
+pub struct BillingSubscription;
+
+struct Watch {
+    ctx: Ctx,
+    principal: Principal,
+    rx: Receiver<billing_run::Model>,
+    run_id: Option<i64>,
+    entity_id: Option<i64>,
+    first: Option<billing_run::Model>,
+    done: bool,
+}
+
+fn finished(run: &billing_run::Model) -> bool {
+    run.status == "COMPLETED" || run.status == "FAILED"
+}
+
+impl Watch {
+    fn wants(&self, run: &billing_run::Model) -> bool {
+        // Checked per event: the principal's entities, then the filters.
+        self.principal.can_see(run.legal_entity_id)
+            && self.run_id.is_none_or(|id| id == run.id)
+            && self.entity_id.is_none_or(|id| id == run.legal_entity_id)
+    }
+
+    async fn next(&mut self) -> Option<billing_run::Model> {
+        if self.done {
+            return None;
+        }
+        if let Some(run) = self.first.take() {
+            self.done = self.run_id.is_some() && finished(&run);
+            return Some(run);
+        }
+        loop {
+            match self.rx.recv().await {
+                Ok(run) if self.wants(&run) => {
+                    self.done = self.run_id.is_some() && finished(&run);
+                    return Some(run);
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => {
+                    // Missed updates: send the current state instead.
+                    let Some(id) = self.run_id else { continue };
+                    let run = runs::billing_run(&self.ctx, &self.principal, id)
+                        .await
+                        .ok()
+                        .flatten()?;
+                    self.done = finished(&run);
+                    return Some(run);
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+#[Subscription]
+impl BillingSubscription {
+    /// Every change of a run's status and progress (at least once per
+    /// processed chunk), ending with COMPLETED or FAILED. With runId, the
+    /// first message is the run's current state; a finished run sends that
+    /// one message and completes.
+    #[graphql(guard = "Needs(Scope::BillingRead)")]
+    async fn billing_run_updated(
+        &self,
+        ctx: &Context<'_>,
+        run_id: Option<ID>,
+        legal_entity_id: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = BillingRun>> {
+        let principal = principal(ctx)?.clone();
+        let service = ctx.data::<Ctx>()?.clone();
+        // Subscribe before reading the current state, so nothing committed
+        // in between is missed (at worst it arrives twice).
+        let rx = service.run_updates.subscribe();
+        let run_id = match run_id {
+            None => None,
+            Some(id) => Some(parse_id(&id).ok_or(ServiceError::NotFound("billing run"))?),
+        };
+        let entity_id = match legal_entity_id {
+            None => None,
+            Some(id) => Some(parse_id(&id).ok_or(ServiceError::NotFound("legal entity"))?),
+        };
+        if let Some(id) = entity_id {
+            if !principal.can_see(id) {
+                return Err(ServiceError::NotFound("legal entity").into());
+            }
+        }
+        let first = match run_id {
+            Some(id) => Some(
+                runs::billing_run(&service, &principal, id)
+                    .await?
+                    .ok_or(ServiceError::NotFound("billing run"))?,
+            ),
+            None => None,
+        };
+        let watch = Watch {
+            ctx: service,
+            principal,
+            rx,
+            run_id,
+            entity_id,
+            first,
+            done: false,
+        };
+        Ok(stream::unfold(watch, |mut w| async move {
+            w.next().await.map(|run| (BillingRun(run), w))
+        }))
+    }
+}

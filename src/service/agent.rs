@@ -1,0 +1,131 @@
+//! The Billing Run Agent's definition and configuration.
+
+use chrono::Utc;
+use entity::billing_agent_config::{self, Entity as Config};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
+use serde_json::json;
+
+use super::{require, Ctx, ServiceError, ServiceResult};
+use crate::domain::access::{Principal, Scope};
+use crate::store::{self, journal};
+
+pub const AGENT_KEY: &str = "billing-run";
+pub const AGENT_NAME: &str = "Billing Run Agent";
+pub const TRIGGER_EVENTS: [&str; 2] = ["schedule.fired", "billing_run.manual_trigger"];
+
+pub const NOTIFY_ALL: &str = "ALL";
+pub const NOTIFY_FAILURES: &str = "FAILURES_ONLY";
+pub const NOTIFY_NONE: &str = "NONE";
+
+/// The one configuration row, created with the defaults on first read.
+pub async fn config(conn: &impl ConnectionTrait) -> ServiceResult<billing_agent_config::Model> {
+    if let Some(row) = Config::find_by_id(1).one(conn).await? {
+        return Ok(row);
+    }
+    let row = billing_agent_config::ActiveModel {
+        id: Set(1),
+        auto_post_invoices: Set(true),
+        emit_delivery_events: Set(true),
+        emit_payment_events: Set(true),
+        notification_level: Set(NOTIFY_ALL.into()),
+        default_billing_entity_id: Set(None),
+        updated_at: Set(Utc::now()),
+    };
+    match row.insert(conn).await {
+        Ok(row) => Ok(row),
+        // Another request created it first.
+        Err(_) => Config::find_by_id(1)
+            .one(conn)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("agent configuration missing"))),
+    }
+}
+
+pub async fn read_config(
+    ctx: &Ctx,
+    principal: &Principal,
+) -> ServiceResult<billing_agent_config::Model> {
+    require(principal, Scope::BillingRead)?;
+    config(&ctx.db).await
+}
+
+#[derive(Default)]
+pub struct ConfigChange {
+    pub auto_post_invoices: Option<bool>,
+    pub emit_delivery_events: Option<bool>,
+    pub emit_payment_events: Option<bool>,
+    pub notification_level: Option<&'static str>,
+    /// `Some(None)` clears it.
+    pub default_billing_entity_id: Option<Option<i64>>,
+}
+
+fn as_json(c: &billing_agent_config::Model) -> serde_json::Value {
+    json!({
+        "autoPostInvoices": c.auto_post_invoices,
+        "emitDeliveryEvents": c.emit_delivery_events,
+        "emitPaymentEvents": c.emit_payment_events,
+        "notificationLevel": c.notification_level,
+        "defaultBillingEntityId": c.default_billing_entity_id.map(|id| id.to_string()),
+    })
+}
+
+/// The configuration is global, so changing it takes `config:write` on
+/// every legal entity. Audited with before and after.
+#[tracing::instrument(skip_all)]
+pub async fn update_config(
+    ctx: &Ctx,
+    principal: &Principal,
+    change: ConfigChange,
+) -> ServiceResult<billing_agent_config::Model> {
+    require(principal, Scope::ConfigWrite)?;
+    if principal.entity_filter().is_some() {
+        return Err(ServiceError::Forbidden(
+            "config:write on every legal entity",
+        ));
+    }
+    if let Some(Some(id)) = change.default_billing_entity_id {
+        if store::legal_entity::find(&ctx.db, principal, id)
+            .await?
+            .is_none()
+        {
+            return Err(ServiceError::bad_input(
+                "defaultBillingEntityId",
+                "legal entity does not exist",
+            ));
+        }
+    }
+    let txn = store::begin_write(&ctx.db).await?;
+    let before = config(&txn).await?;
+    let mut row: billing_agent_config::ActiveModel = before.clone().into();
+    if let Some(v) = change.auto_post_invoices {
+        row.auto_post_invoices = Set(v);
+    }
+    if let Some(v) = change.emit_delivery_events {
+        row.emit_delivery_events = Set(v);
+    }
+    if let Some(v) = change.emit_payment_events {
+        row.emit_payment_events = Set(v);
+    }
+    if let Some(v) = change.notification_level {
+        row.notification_level = Set(v.to_string());
+    }
+    if let Some(v) = change.default_billing_entity_id {
+        row.default_billing_entity_id = Set(v);
+    }
+    row.updated_at = Set(Utc::now());
+    let after = row.update(&txn).await?;
+    journal::audit(
+        &txn,
+        journal::NewAudit {
+            legal_entity_id: None,
+            subject_type: "BillingAgentConfig",
+            subject_id: AGENT_KEY.into(),
+            action: "CONFIG_UPDATED",
+            actor: &principal.subject,
+            details: Some(json!({ "before": as_json(&before), "after": as_json(&after) })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(after)
+}

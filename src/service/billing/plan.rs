@@ -1,0 +1,127 @@
+//! Planning one chunk: from loaded contracts, lines, rates and the periods
+//! already billed, the invoices to write and where each contract moves to.
+//! No I/O, so the real run and the dry run share it exactly.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+use entity::{contract, contract_line};
+use rust_decimal::Decimal;
+
+use crate::domain::billing::{invoice_for_period, DraftInvoice, TermLine};
+use crate::domain::money::{from_scaled, QTY_SCALE};
+use crate::domain::schedule::Schedule;
+use crate::domain::terms::{parse_interval, parse_timing};
+use crate::store::billing::ContractAdvance;
+
+pub struct PlannedInvoice {
+    pub contract_id: i64,
+    pub customer_id: i64,
+    pub draft: DraftInvoice,
+}
+
+#[derive(Default)]
+pub struct ChunkPlan {
+    pub invoices: Vec<PlannedInvoice>,
+    pub advances: Vec<ContractAdvance>,
+    /// Contracts that could not be billed, with the reason.
+    pub skipped: Vec<(i64, String)>,
+}
+
+pub struct ChunkInput<'a> {
+    pub contracts: &'a [contract::Model],
+    pub lines: &'a [contract_line::Model],
+    /// Tax code id → rate (percent).
+    pub rates: &'a HashMap<i64, Decimal>,
+    pub billed: &'a HashSet<(i64, NaiveDate)>,
+    pub as_of: NaiveDate,
+    pub minor_units: u32,
+}
+
+pub fn plan_chunk(input: ChunkInput<'_>) -> ChunkPlan {
+    let mut lines_by_contract: HashMap<i64, Vec<&contract_line::Model>> = HashMap::new();
+    for line in input.lines {
+        lines_by_contract
+            .entry(line.contract_id)
+            .or_default()
+            .push(line);
+    }
+    let mut plan = ChunkPlan::default();
+    for c in input.contracts {
+        let lines = lines_by_contract.remove(&c.id).unwrap_or_default();
+        match plan_contract(c, &lines, &input) {
+            Ok((invoices, advance)) => {
+                plan.invoices.extend(invoices);
+                plan.advances.push(advance);
+            }
+            Err(reason) => plan.skipped.push((c.id, reason)),
+        }
+    }
+    plan
+}
+
+fn plan_contract(
+    c: &contract::Model,
+    lines: &[&contract_line::Model],
+    input: &ChunkInput<'_>,
+) -> Result<(Vec<PlannedInvoice>, ContractAdvance), String> {
+    let interval = parse_interval(&c.billing_interval)
+        .ok_or_else(|| format!("unknown interval {:?}", c.billing_interval))?;
+    let timing = parse_timing(&c.timing).ok_or_else(|| format!("unknown timing {:?}", c.timing))?;
+    let count =
+        u32::try_from(c.interval_count).map_err(|_| "interval count is negative".to_string())?;
+    let schedule = Schedule::new(c.start_date, c.end_date, interval, count, timing)
+        .map_err(|e| e.to_string())?;
+    if lines.is_empty() {
+        return Err("contract has no lines".into());
+    }
+    let terms = lines
+        .iter()
+        .map(|l| {
+            let tax_rate = match l.tax_code_id {
+                None => Decimal::ZERO,
+                Some(id) => *input
+                    .rates
+                    .get(&id)
+                    .ok_or_else(|| format!("tax code {id} is missing"))?,
+            };
+            Ok(TermLine {
+                description: l.description.clone(),
+                quantity: from_scaled(l.quantity_e6, QTY_SCALE),
+                unit_price: from_scaled(l.unit_price_e6, QTY_SCALE),
+                tax_rate,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let from =
+        u32::try_from(c.next_period_index).map_err(|_| "period index is negative".to_string())?;
+    let mut invoices = Vec::new();
+    let mut next = from;
+    for period in schedule.due_periods(from, input.as_of) {
+        next = period.index + 1;
+        // Already invoiced (by a run that committed this period before the
+        // contract moved on, or voided): never again.
+        if input.billed.contains(&(c.id, period.start)) {
+            continue;
+        }
+        let draft = invoice_for_period(&terms, &period, input.minor_units)
+            .map_err(|e| format!("period {}: {e}", period.start))?;
+        invoices.push(PlannedInvoice {
+            contract_id: c.id,
+            customer_id: c.customer_id,
+            draft,
+        });
+    }
+    let next_billing_date = schedule.next_billing_date(next);
+    let advance = ContractAdvance {
+        id: c.id,
+        next_period_index: i32::try_from(next).map_err(|_| "too many periods".to_string())?,
+        next_billing_date,
+        status: if next_billing_date.is_none() {
+            "ENDED"
+        } else {
+            "ACTIVE"
+        },
+    };
+    Ok((invoices, advance))
+}

@@ -1,0 +1,146 @@
+//! Reading, posting and voiding invoices.
+
+use chrono::{Datelike, Utc};
+use entity::invoice;
+use serde_json::json;
+
+use super::billing::engine::posting_events;
+use super::{agent, require, Ctx, ServiceError, ServiceResult};
+use crate::domain::access::{Principal, Scope};
+use crate::domain::billing::invoice_number;
+use crate::domain::currency::Currency;
+use crate::domain::validate;
+use crate::store::{self, billing as runs, invoice as invoices, journal, party};
+
+pub async fn invoice(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<Option<invoice::Model>> {
+    require(principal, Scope::BillingRead)?;
+    Ok(invoices::find(&ctx.db, principal, id).await?)
+}
+
+async fn visible(ctx: &Ctx, principal: &Principal, id: i64) -> ServiceResult<invoice::Model> {
+    invoices::find(&ctx.db, principal, id)
+        .await?
+        .ok_or(ServiceError::NotFound("invoice"))
+}
+
+fn audit_invoice<'a>(
+    inv: &invoice::Model,
+    action: &'static str,
+    actor: &'a str,
+    details: serde_json::Value,
+) -> journal::NewAudit<'a> {
+    journal::NewAudit {
+        legal_entity_id: Some(inv.legal_entity_id),
+        subject_type: "Invoice",
+        subject_id: inv.id.to_string(),
+        action,
+        actor,
+        details: Some(details),
+    }
+}
+
+/// DRAFT → POSTED. The number comes from the entity's sequence for the
+/// issue year, in this transaction, with the outbox events beside it.
+#[tracing::instrument(skip_all, fields(invoice_id = id))]
+pub async fn post_invoice(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<invoice::Model> {
+    require(principal, Scope::BillingRun)?;
+    let inv = visible(ctx, principal, id).await?;
+    if inv.status != "DRAFT" {
+        return Err(ServiceError::conflict(format!(
+            "invoice is {}, only drafts can be posted",
+            inv.status
+        )));
+    }
+    let system = Principal::system("system:billing");
+    let entity = store::legal_entity::find(&ctx.db, &system, inv.legal_entity_id)
+        .await?
+        .ok_or(ServiceError::NotFound("legal entity"))?;
+    let config = agent::config(&ctx.db).await?;
+    let txn = store::begin_write(&ctx.db).await?;
+    let year = inv.issue_date.year();
+    let n = runs::allocate_numbers(&txn, inv.legal_entity_id, year, 1).await?;
+    let number = invoice_number(&entity.code, year, n);
+    if !invoices::mark_posted(&txn, inv.id, &number, Utc::now()).await? {
+        // Rolling back returns the number: the sequence stays gapless.
+        txn.rollback().await?;
+        return Err(ServiceError::conflict("invoice is no longer a draft"));
+    }
+    let posted = invoices::find(&txn, &system, inv.id)
+        .await?
+        .ok_or(ServiceError::NotFound("invoice"))?;
+    let minor = Currency::parse(&entity.currency).map_or(2, Currency::minor_units);
+    if let Some(customer) = party::find_customers(&txn, &system, &[inv.customer_id])
+        .await?
+        .pop()
+    {
+        journal::insert_events(&txn, posting_events(&config, &customer, &posted, minor)).await?;
+    }
+    journal::audit(
+        &txn,
+        audit_invoice(
+            &posted,
+            "INVOICE_POSTED",
+            &principal.subject,
+            json!({ "number": number }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(posted)
+}
+
+/// POSTED or DRAFT → VOID with a reason. A void keeps its number and its
+/// period is not billed again: a void is a decision, not a retry.
+#[tracing::instrument(skip_all, fields(invoice_id = id))]
+pub async fn void_invoice(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+    reason: &str,
+) -> ServiceResult<invoice::Model> {
+    require(principal, Scope::BillingRun)?;
+    let reason = validate::name("reason", reason)?;
+    let inv = visible(ctx, principal, id).await?;
+    if inv.status != "DRAFT" && inv.status != "POSTED" {
+        return Err(ServiceError::conflict(format!(
+            "invoice is {} and cannot be voided",
+            inv.status
+        )));
+    }
+    if inv.amount_paid_e4 > 0 {
+        return Err(ServiceError::conflict(
+            "invoice has payments and cannot be voided",
+        ));
+    }
+    let txn = store::begin_write(&ctx.db).await?;
+    if !invoices::mark_void(&txn, inv.id, &inv.status, &reason, Utc::now()).await? {
+        txn.rollback().await?;
+        return Err(ServiceError::conflict(
+            "invoice changed meanwhile; reload it",
+        ));
+    }
+    let system = Principal::system("system:billing");
+    let voided = invoices::find(&txn, &system, inv.id)
+        .await?
+        .ok_or(ServiceError::NotFound("invoice"))?;
+    journal::audit(
+        &txn,
+        audit_invoice(
+            &voided,
+            "INVOICE_VOIDED",
+            &principal.subject,
+            json!({ "reason": reason, "number": voided.number }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(voided)
+}

@@ -1,0 +1,92 @@
+//! Reading billing runs, their invoices and the audit trail.
+
+use entity::{audit_event, billing_run, invoice};
+
+use super::contracts::page_size;
+use super::{require, Ctx, ServiceError, ServiceResult};
+use crate::domain::access::{Principal, Scope};
+use crate::store::{billing as runs, invoice as invoices, journal};
+
+/// A page of an entity's runs, newest first, and whether more follow.
+pub async fn billing_runs(
+    ctx: &Ctx,
+    principal: &Principal,
+    legal_entity_id: i64,
+    first: Option<i32>,
+    before: Option<i64>,
+) -> ServiceResult<(Vec<billing_run::Model>, bool)> {
+    require(principal, Scope::BillingRead)?;
+    let limit = page_size(first)?;
+    let mut rows = runs::runs_page(&ctx.db, principal, legal_entity_id, before, limit + 1).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
+}
+
+pub async fn billing_run(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<Option<billing_run::Model>> {
+    require(principal, Scope::BillingRead)?;
+    Ok(runs::find_run(&ctx.db, principal, id).await?)
+}
+
+pub async fn run_invoices(
+    ctx: &Ctx,
+    principal: &Principal,
+    run_id: i64,
+    first: Option<i32>,
+    after: Option<i64>,
+) -> ServiceResult<(Vec<invoice::Model>, bool)> {
+    require(principal, Scope::BillingRead)?;
+    let limit = page_size(first)?;
+    let mut rows = invoices::page_by_run(&ctx.db, principal, run_id, after, limit + 1).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
+}
+
+pub const MAX_AUDIT_EVENTS: u64 = 500;
+
+pub async fn audit_trail(
+    ctx: &Ctx,
+    principal: &Principal,
+    run_id: i64,
+) -> ServiceResult<Vec<audit_event::Model>> {
+    require(principal, Scope::BillingRead)?;
+    let id = run_id.to_string();
+    Ok(journal::audit_events(
+        &ctx.db,
+        principal,
+        None,
+        Some("BillingRun"),
+        Some(&id),
+        MAX_AUDIT_EVENTS,
+    )
+    .await?)
+}
+
+pub async fn audit_events(
+    ctx: &Ctx,
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+    subject_id: Option<String>,
+    first: Option<i32>,
+) -> ServiceResult<Vec<audit_event::Model>> {
+    require(principal, Scope::BillingRead)?;
+    let limit = match first {
+        None => MAX_AUDIT_EVENTS,
+        Some(n) if n < 0 => return Err(ServiceError::bad_input("first", "must not be negative")),
+        Some(n) => u64::try_from(n).unwrap_or(0).clamp(1, MAX_AUDIT_EVENTS),
+    };
+    Ok(journal::audit_events(
+        &ctx.db,
+        principal,
+        legal_entity_id,
+        None,
+        subject_id.as_deref(),
+        limit,
+    )
+    .await?)
+}

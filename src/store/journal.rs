@@ -1,0 +1,159 @@
+//! The outbox of domain events, the audit trail and notifications. Always
+//! written in the caller's transaction, beside what they describe, so an
+//! event is never lost and never visible before its transaction commits.
+
+use chrono::Utc;
+use entity::{audit_event, domain_event, notification};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde_json::Value;
+
+use super::{scoped, StoreResult};
+use crate::domain::access::Principal;
+
+pub struct NewEvent {
+    pub event_type: &'static str,
+    pub legal_entity_id: i64,
+    pub subject_id: String,
+    pub payload: Value,
+}
+
+/// Inserts outbox events in batches (a constant number of statements per
+/// chunk, whatever the number of invoices).
+pub async fn insert_events(conn: &impl ConnectionTrait, events: Vec<NewEvent>) -> StoreResult<()> {
+    let now = Utc::now();
+    let mut rows = events.into_iter().map(|e| domain_event::ActiveModel {
+        event_type: Set(e.event_type.to_string()),
+        legal_entity_id: Set(e.legal_entity_id),
+        subject_id: Set(e.subject_id),
+        payload: Set(e.payload.to_string()),
+        created_at: Set(now),
+        ..Default::default()
+    });
+    loop {
+        let batch: Vec<_> = rows.by_ref().take(super::BATCH_ROWS).collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        domain_event::Entity::insert_many(batch)
+            .exec_without_returning(conn)
+            .await?;
+    }
+}
+
+pub struct NewAudit<'a> {
+    pub legal_entity_id: Option<i64>,
+    pub subject_type: &'static str,
+    pub subject_id: String,
+    pub action: &'static str,
+    pub actor: &'a str,
+    pub details: Option<Value>,
+}
+
+pub async fn audit(
+    conn: &impl ConnectionTrait,
+    entry: NewAudit<'_>,
+) -> StoreResult<audit_event::Model> {
+    Ok(audit_event::ActiveModel {
+        at: Set(Utc::now()),
+        legal_entity_id: Set(entry.legal_entity_id),
+        subject_type: Set(entry.subject_type.to_string()),
+        subject_id: Set(entry.subject_id),
+        action: Set(entry.action.to_string()),
+        actor: Set(entry.actor.to_string()),
+        details: Set(entry.details.map(|d| d.to_string())),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?)
+}
+
+pub async fn notify(
+    conn: &impl ConnectionTrait,
+    legal_entity_id: i64,
+    run_id: i64,
+    level: &str,
+    message: String,
+) -> StoreResult<()> {
+    notification::ActiveModel {
+        legal_entity_id: Set(Some(legal_entity_id)),
+        billing_run_id: Set(Some(run_id)),
+        level: Set(level.to_string()),
+        message: Set(message),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn notifications_of_run(
+    conn: &impl ConnectionTrait,
+    run_id: i64,
+) -> StoreResult<Vec<notification::Model>> {
+    Ok(notification::Entity::find()
+        .filter(notification::Column::BillingRunId.eq(run_id))
+        .all(conn)
+        .await?)
+}
+
+/// Audit events, oldest first, filtered by the caller's entities in SQL.
+/// Events without a legal entity (global configuration) are ADMIN-only.
+pub async fn audit_events(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+    subject_type: Option<&str>,
+    subject_id: Option<&str>,
+    limit: u64,
+) -> StoreResult<Vec<audit_event::Model>> {
+    let mut query = scoped(
+        audit_event::Entity::find(),
+        audit_event::Column::LegalEntityId,
+        principal,
+    );
+    if principal.entity_filter().is_some() {
+        query = query.filter(audit_event::Column::LegalEntityId.is_not_null());
+    }
+    if let Some(id) = legal_entity_id {
+        query = query.filter(audit_event::Column::LegalEntityId.eq(id));
+    }
+    if let Some(subject_type) = subject_type {
+        query = query.filter(audit_event::Column::SubjectType.eq(subject_type));
+    }
+    if let Some(subject_id) = subject_id {
+        query = query.filter(audit_event::Column::SubjectId.eq(subject_id));
+    }
+    Ok(query
+        .order_by_asc(audit_event::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
+/// Outbox events of one entity after a cursor (ids are monotonic).
+pub async fn events_after(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+    after: i64,
+    limit: u64,
+) -> StoreResult<Vec<domain_event::Model>> {
+    let mut query = scoped(
+        domain_event::Entity::find(),
+        domain_event::Column::LegalEntityId,
+        principal,
+    )
+    .filter(domain_event::Column::Id.gt(after));
+    if let Some(id) = legal_entity_id {
+        query = query.filter(domain_event::Column::LegalEntityId.eq(id));
+    }
+    Ok(query
+        .order_by_asc(domain_event::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
