@@ -38,6 +38,10 @@ pub async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::RunBilling(args)) => {
+            init_logs(LogFormat::Text);
+            run_billing(args).await
+        }
         Some(Command::Token(args)) => {
             let role: Role = args.role.parse().map_err(anyhow::Error::msg)?;
             for scope in &args.scopes {
@@ -66,6 +70,64 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The same service path as `triggerBillingRun(wait: true)`.
+async fn run_billing(args: crate::config::RunBillingArgs) -> anyhow::Result<()> {
+    use crate::service::billing::{self, TriggerInput, TriggerSource};
+    let conn = db::connect(&args.db).await?;
+    db::migrate(&conn).await?;
+    let ctx = Ctx::new(conn);
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "shell".into())
+    );
+    let system = crate::domain::access::Principal::system(actor);
+    let entity = crate::store::legal_entity::list(&ctx.db, &system)
+        .await?
+        .into_iter()
+        .find(|e| e.code == args.legal_entity)
+        .with_context(|| format!("no legal entity with code {:?}", args.legal_entity))?;
+    let input = TriggerInput {
+        legal_entity_id: Some(entity.id),
+        as_of: args.as_of,
+        dry_run: args.dry_run,
+        wait: true,
+    };
+    let outcome = billing::trigger(&ctx, &system, input, TriggerSource::Manual)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let minor =
+        crate::domain::currency::Currency::parse(&entity.currency).map_or(2, |c| c.minor_units());
+    for run in outcome.runs {
+        let mut total = crate::domain::money::from_scaled(
+            run.invoice_total_e4,
+            crate::domain::money::AMOUNT_SCALE,
+        );
+        total.rescale(minor);
+        let period = |d: Option<chrono::NaiveDate>| {
+            d.map_or_else(|| run.as_of.to_string(), |d| d.to_string())
+        };
+        println!(
+            "{} {}{}: {} (as of {})\n  period    {} .. {}\n  contracts {} due, {} processed, {} skipped\n  invoices  {}, total {} {}\n  duration  {} ms{}",
+            run.run_number,
+            entity.code,
+            if run.dry_run { " (dry run)" } else { "" },
+            run.status,
+            run.as_of,
+            period(run.period_start),
+            period(run.period_end),
+            run.contract_count,
+            run.processed_count,
+            run.skipped_count,
+            run.invoice_count,
+            total,
+            entity.currency,
+            run.duration_ms.unwrap_or(0),
+            run.error.map(|e| format!("\n  error     {e}")).unwrap_or_default(),
+        );
+    }
+    Ok(())
 }
 
 async fn serve(args: crate::config::ServeArgs) -> anyhow::Result<()> {

@@ -24,6 +24,8 @@ pub enum Command {
     Migrate(DbArgs),
     /// Load the seed page's demo data into an empty database.
     SeedDemo(DbArgs),
+    /// Run billing for a legal entity from the shell and print the summary.
+    RunBilling(RunBillingArgs),
     /// Issue a JWT for development.
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL) that is checked in as schema.graphql.
@@ -79,6 +81,22 @@ pub struct ServeArgs {
     /// Seed the demo data when the database is empty.
     #[arg(long, env = "BILLRUN_DEMO", default_value_t = false)]
     pub demo: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunBillingArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Legal entity code (e.g. ARF).
+    #[arg(long)]
+    pub legal_entity: String,
+    /// Bill everything due on or before this date (default: today in the
+    /// entity's timezone).
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Compute and print what would be invoiced; write nothing.
+    #[arg(long, default_value_t = false)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Args)]
