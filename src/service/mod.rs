@@ -3,6 +3,7 @@
 //! store; resolvers call exactly one of them.
 
 pub mod agent;
+pub mod ar;
 pub mod billing;
 pub mod contracts;
 pub mod error;

@@ -288,7 +288,7 @@ pub async fn advance_contracts(
 fn placeholder(backend: DbBackend, n: usize) -> String {
     match backend {
         DbBackend::Postgres => format!("${n}"),
-        _ => "?".to_string(),
+        _ => format!("?{n}"),
     }
 }
 

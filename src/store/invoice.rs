@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{invoice, invoice_line};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{scoped, StoreResult, BATCH_ROWS};
@@ -146,4 +146,73 @@ pub async fn mark_void(
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Adds a payment to an invoice's paid amount, atomically refusing one that
+/// would exceed the total (two concurrent payments cannot overpay); the
+/// invoice becomes PAID when nothing is left due. False when refused.
+pub async fn apply_payment(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    amount_e4: i64,
+) -> StoreResult<bool> {
+    let paid = Expr::col(invoice::Column::AmountPaidE4).add(amount_e4);
+    let result = invoice::Entity::update_many()
+        .col_expr(invoice::Column::AmountPaidE4, paid.clone())
+        .col_expr(
+            invoice::Column::Status,
+            Expr::case(paid.clone().eq(Expr::col(invoice::Column::TotalE4)), "PAID")
+                .finally(Expr::col(invoice::Column::Status))
+                .into(),
+        )
+        .filter(invoice::Column::Id.eq(id))
+        .filter(invoice::Column::Status.eq("POSTED"))
+        .filter(paid.lte(Expr::col(invoice::Column::TotalE4)))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub struct InvoiceFilter {
+    pub legal_entity_id: i64,
+    pub status: Option<&'static str>,
+    pub customer_id: Option<i64>,
+    pub due_from: Option<chrono::NaiveDate>,
+    pub due_to: Option<chrono::NaiveDate>,
+}
+
+/// An entity's invoices, newest first, before the `before` id.
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    filter: InvoiceFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> StoreResult<Vec<invoice::Model>> {
+    let mut query = scoped(
+        invoice::Entity::find(),
+        invoice::Column::LegalEntityId,
+        principal,
+    )
+    .filter(invoice::Column::LegalEntityId.eq(filter.legal_entity_id));
+    if let Some(status) = filter.status {
+        query = query.filter(invoice::Column::Status.eq(status));
+    }
+    if let Some(customer) = filter.customer_id {
+        query = query.filter(invoice::Column::CustomerId.eq(customer));
+    }
+    if let Some(from) = filter.due_from {
+        query = query.filter(invoice::Column::DueDate.gte(from));
+    }
+    if let Some(to) = filter.due_to {
+        query = query.filter(invoice::Column::DueDate.lte(to));
+    }
+    if let Some(before) = before {
+        query = query.filter(invoice::Column::Id.lt(before));
+    }
+    Ok(query
+        .order_by_desc(invoice::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
 }

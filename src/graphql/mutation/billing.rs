@@ -4,14 +4,14 @@ use async_graphql::{Context, InputObject, MaybeUndefined, Object, ID};
 
 use crate::domain::access::{Role, Scope};
 use crate::graphql::guard::{principal, Needs};
-use crate::graphql::scalars::Date;
+use crate::graphql::scalars::{Date, Dec};
 use crate::graphql::types::agent::{
     BillingAgentConfig, InvoicePreview, NotificationLevel, TriggerBillingRunPayload,
 };
 use crate::graphql::types::billing::{BillingRun, Invoice};
 use crate::graphql::types::parse_id;
 use crate::service::billing::{self, TriggerSource};
-use crate::service::{agent, invoices, Ctx, ServiceError};
+use crate::service::{agent, ar, invoices, Ctx, ServiceError};
 
 #[derive(InputObject)]
 pub struct TriggerBillingRunInput {
@@ -33,6 +33,14 @@ pub struct UpdateBillingAgentConfigInput {
     notification_level: Option<NotificationLevel>,
     /// null clears it; omitted leaves it.
     default_billing_entity_id: MaybeUndefined<ID>,
+}
+
+#[derive(InputObject)]
+pub struct RecordPaymentInput {
+    invoice_id: ID,
+    amount: Dec,
+    received_on: Date,
+    reference: Option<String>,
 }
 
 #[derive(Default)]
@@ -93,6 +101,25 @@ impl BillingMutation {
         let id = parse_id(&id).ok_or(ServiceError::NotFound("invoice"))?;
         Ok(Invoice(
             invoices::void_invoice(ctx.data::<Ctx>()?, principal(ctx)?, id, &reason).await?,
+        ))
+    }
+
+    /// Records a payment; refused when it exceeds the amount due.
+    #[graphql(guard = "Needs(Scope::BillingRun)")]
+    async fn record_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordPaymentInput,
+    ) -> async_graphql::Result<Invoice> {
+        let invoice_id = parse_id(&input.invoice_id).ok_or(ServiceError::NotFound("invoice"))?;
+        let input = ar::RecordPayment {
+            invoice_id,
+            amount: input.amount.0,
+            received_on: input.received_on.0,
+            reference: input.reference,
+        };
+        Ok(Invoice(
+            ar::record_payment(ctx.data::<Ctx>()?, principal(ctx)?, input).await?,
         ))
     }
 

@@ -1,7 +1,8 @@
 //! Query roots, one file per domain, merged into `QueryRoot`.
 
+pub mod ar;
 pub mod billing;
 pub mod setup;
 
 #[derive(async_graphql::MergedObject, Default)]
-pub struct QueryRoot(setup::SetupQuery, billing::BillingQuery);
+pub struct QueryRoot(setup::SetupQuery, billing::BillingQuery, ar::ArQuery);

@@ -42,6 +42,17 @@ pub enum InvoiceStatus {
     Void,
 }
 
+impl InvoiceStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            InvoiceStatus::Draft => "DRAFT",
+            InvoiceStatus::Posted => "POSTED",
+            InvoiceStatus::Paid => "PAID",
+            InvoiceStatus::Void => "VOID",
+        }
+    }
+}
+
 fn minor_units(currency: &str) -> u32 {
     Currency::parse(currency).map_or(2, Currency::minor_units)
 }

@@ -2,6 +2,7 @@
 //! derived from entities, so a new column cannot become API by accident).
 
 pub mod agent;
+pub mod ar;
 pub mod billing;
 pub mod contract;
 pub mod setup;

@@ -1,0 +1,201 @@
+//! AR aging in SQL: one GROUP BY over open invoices. Outstanding invoices
+//! keep `amount_paid_e4` and their status current, so the report as of
+//! today reads the partial index `invoice_open` alone; a back-dated report
+//! adds back only the payments received after the as-of date (index
+//! `payment_by_entity_date`), instead of joining every payment.
+
+use chrono::{Duration, NaiveDate};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+
+use super::StoreResult;
+
+/// Days-past-due bucket boundaries as due dates, so the SQL compares dates
+/// and needs no date arithmetic (which differs between the databases).
+struct Bounds {
+    as_of: NaiveDate,
+    d30: NaiveDate,
+    d60: NaiveDate,
+    d90: NaiveDate,
+}
+
+impl Bounds {
+    fn new(as_of: NaiveDate) -> Self {
+        Bounds {
+            as_of,
+            d30: as_of - Duration::days(30),
+            d60: as_of - Duration::days(60),
+            d90: as_of - Duration::days(90),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Buckets {
+    pub current: i64,
+    pub days_1_30: i64,
+    pub days_31_60: i64,
+    pub days_61_90: i64,
+    pub over_90: i64,
+}
+
+impl Buckets {
+    pub fn total(&self) -> i64 {
+        self.current + self.days_1_30 + self.days_31_60 + self.days_61_90 + self.over_90
+    }
+
+    pub fn add(&mut self, other: &Buckets) {
+        self.current += other.current;
+        self.days_1_30 += other.days_1_30;
+        self.days_31_60 += other.days_31_60;
+        self.days_61_90 += other.days_61_90;
+        self.over_90 += other.over_90;
+    }
+}
+
+pub struct AgingRow {
+    pub customer_id: i64,
+    pub customer_name: String,
+    pub buckets: Buckets,
+}
+
+pub struct OpenInvoice {
+    pub invoice_id: i64,
+    pub customer_id: i64,
+    pub due_date: NaiveDate,
+    pub amount_due_e4: i64,
+}
+
+fn p(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
+}
+
+/// The open invoices as of `$2` with their amount due then. Parameters:
+/// 1 legal entity, 2 as-of date (each used once, in this order).
+fn open_invoices_sql(backend: DbBackend) -> String {
+    format!(
+        "SELECT i.id AS invoice_id, i.customer_id, i.due_date, \
+                i.total_e4 - i.amount_paid_e4 + COALESCE(l.amt, 0) AS due \
+         FROM invoice i \
+         LEFT JOIN (SELECT invoice_id, CAST(SUM(amount_e4) AS BIGINT) AS amt FROM payment \
+                    WHERE legal_entity_id = {le} AND received_on > {asof} GROUP BY invoice_id) l \
+           ON l.invoice_id = i.id \
+         WHERE i.legal_entity_id = {le2} AND i.issue_date <= {asof2} \
+           AND (i.status = 'POSTED' OR (i.status = 'PAID' AND l.invoice_id IS NOT NULL))",
+        le = p(backend, 1),
+        asof = p(backend, 2),
+        le2 = p(backend, 3),
+        asof2 = p(backend, 4),
+    )
+}
+
+fn open_params(legal_entity_id: i64, as_of: NaiveDate) -> Vec<Value> {
+    vec![
+        legal_entity_id.into(),
+        as_of.into(),
+        legal_entity_id.into(),
+        as_of.into(),
+    ]
+}
+
+/// Buckets per customer, sorted by customer name.
+pub async fn aging_rows(
+    conn: &impl ConnectionTrait,
+    legal_entity_id: i64,
+    as_of: NaiveDate,
+) -> StoreResult<Vec<AgingRow>> {
+    let backend = conn.get_database_backend();
+    let b = Bounds::new(as_of);
+    let mut values = open_params(legal_entity_id, as_of);
+    let mut next = |v: Value| {
+        values.push(v);
+        p(backend, values.len())
+    };
+    // due_date >= as_of: current; as_of-30 <= due_date < as_of: 1-30; ...
+    let (c, a30a, a30b, a60a, a60b, a90a, a90b) = (
+        next(b.as_of.into()),
+        next(b.d30.into()),
+        next(b.as_of.into()),
+        next(b.d60.into()),
+        next(b.d30.into()),
+        next(b.d90.into()),
+        next(b.d60.into()),
+    );
+    let over = next(b.d90.into());
+    let sum = |cond: String| format!("CAST(SUM(CASE WHEN {cond} THEN o.due ELSE 0 END) AS BIGINT)");
+    let sql = format!(
+        "SELECT o.customer_id, c.name, {cur} AS b0, {b1} AS b1, {b2} AS b2, {b3} AS b3, {b4} AS b4 \
+         FROM ({open}) o JOIN customer c ON c.id = o.customer_id \
+         WHERE o.due > 0 \
+         GROUP BY o.customer_id, c.name \
+         ORDER BY c.name, o.customer_id",
+        cur = sum(format!("o.due_date >= {c}")),
+        b1 = sum(format!("o.due_date >= {a30a} AND o.due_date < {a30b}")),
+        b2 = sum(format!("o.due_date >= {a60a} AND o.due_date < {a60b}")),
+        b3 = sum(format!("o.due_date >= {a90a} AND o.due_date < {a90b}")),
+        b4 = sum(format!("o.due_date < {over}")),
+        open = open_invoices_sql(backend),
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(AgingRow {
+                customer_id: r.try_get("", "customer_id")?,
+                customer_name: r.try_get("", "name")?,
+                buckets: Buckets {
+                    current: r.try_get("", "b0")?,
+                    days_1_30: r.try_get("", "b1")?,
+                    days_31_60: r.try_get("", "b2")?,
+                    days_61_90: r.try_get("", "b3")?,
+                    over_90: r.try_get("", "b4")?,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+        .map_err(Into::into)
+}
+
+/// Open invoices as of the date for some customers, at most `per_customer`
+/// each (oldest due first), so a row's list stays bounded.
+pub async fn open_invoices(
+    conn: &impl ConnectionTrait,
+    legal_entity_id: i64,
+    as_of: NaiveDate,
+    customer_ids: &[i64],
+    per_customer: u64,
+) -> StoreResult<Vec<OpenInvoice>> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let mut values = open_params(legal_entity_id, as_of);
+    let ids: Vec<String> = customer_ids.iter().map(|id| id.to_string()).collect();
+    values.push(i64::try_from(per_customer).unwrap_or(i64::MAX).into());
+    let limit = p(backend, values.len());
+    let sql = format!(
+        "SELECT invoice_id, customer_id, due_date, due FROM ( \
+           SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.customer_id ORDER BY o.due_date, o.invoice_id) AS rn \
+           FROM ({open}) o WHERE o.due > 0 AND o.customer_id IN ({ids}) \
+         ) ranked WHERE rn <= {limit} ORDER BY customer_id, due_date, invoice_id",
+        open = open_invoices_sql(backend),
+        ids = ids.join(","),
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(OpenInvoice {
+                invoice_id: r.try_get("", "invoice_id")?,
+                customer_id: r.try_get("", "customer_id")?,
+                due_date: r.try_get("", "due_date")?,
+                amount_due_e4: r.try_get("", "due")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+        .map_err(Into::into)
+}
