@@ -87,6 +87,7 @@ impl Application {
         let addr = listener
             .local_addr()
             .context("Failed to read the bound address")?;
+        let poller_ctx = ctx.clone();
         let state = AppState {
             schema: graphql::build_schema(Some(ctx.clone())),
             ctx,
@@ -97,11 +98,19 @@ impl Application {
             request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
             cors_origins: args.cors_origins.clone(),
         };
+        let shutdown = CancellationToken::new();
+        if args.scheduler_poll_secs > 0 {
+            tokio::spawn(crate::service::scheduler::run_poller(
+                poller_ctx,
+                Duration::from_secs(args.scheduler_poll_secs),
+                shutdown.clone(),
+            ));
+        }
         Ok(Application {
             listener,
             router: http::router(state, &limits),
             addr,
-            shutdown: CancellationToken::new(),
+            shutdown,
         })
     }
 
@@ -123,6 +132,8 @@ impl Application {
                     _ = token.cancelled() => {}
                     _ = shutdown_signal() => {}
                 }
+                // Stops the scheduler poller too.
+                token.cancel();
                 tracing::info!("shutting down");
             })
             .await

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod billing;
+pub mod cron;
 pub mod currency;
 pub mod error;
 pub mod money;

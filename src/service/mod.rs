@@ -9,6 +9,7 @@ pub mod contracts;
 pub mod error;
 pub mod invoices;
 pub mod runs;
+pub mod scheduler;
 pub mod setup;
 
 use sea_orm::DatabaseConnection;

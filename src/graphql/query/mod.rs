@@ -2,7 +2,13 @@
 
 pub mod ar;
 pub mod billing;
+pub mod schedule;
 pub mod setup;
 
 #[derive(async_graphql::MergedObject, Default)]
-pub struct QueryRoot(setup::SetupQuery, billing::BillingQuery, ar::ArQuery);
+pub struct QueryRoot(
+    setup::SetupQuery,
+    billing::BillingQuery,
+    ar::ArQuery,
+    schedule::ScheduleQuery,
+);

@@ -1,0 +1,178 @@
+//! `cargo bench --bench ar_aging`: the AR aging report through the service
+//! layer over 1,000,000 invoices of 12,000 customers (one in six open or
+//! partly paid, the rest paid), as of "today" and back-dated 60 days, beside
+//! the bare aggregate SQL on the same data. Sizes: BENCH_SIZES (default
+//! 1000000); PostgreSQL when BENCH_PG_URL or DATABASE_URL points at one.
+
+mod common;
+
+use std::time::Duration;
+
+use billrun::domain::access::Principal;
+use billrun::service::{ar, Ctx};
+use chrono::NaiveDate;
+use common::*;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+
+const CUSTOMERS: usize = 12_000;
+const RUNS: usize = 5;
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default()
+}
+
+/// Issue dates spread over the year before today; due 30 days later.
+/// n % 12 == 0: open; == 1: half paid; otherwise paid in full. Payments are
+/// received 20 days after issue.
+async fn seed(conn: &DatabaseConnection, n: usize) -> anyhow::Result<i64> {
+    let now = ts(conn);
+    conn.execute_unprepared(&format!(
+        "INSERT INTO legal_entity (code, name, currency, country, timezone, created_at) \
+         VALUES ('AGE', 'Aging', 'EUR', 'EE', 'Europe/Tallinn', {now})"
+    ))
+    .await?;
+    let le = scalar_i64(conn, "SELECT MAX(id) FROM legal_entity").await?;
+    let f = if conn.get_database_backend() == DbBackend::Postgres {
+        "FALSE"
+    } else {
+        "0"
+    };
+    insert_rows(
+        conn,
+        "INSERT INTO customer (legal_entity_id, name, email, payment_terms_days, has_payment_method, created_at)",
+        (0..CUSTOMERS).map(|i| format!("({le}, 'Customer {i:05}', NULL, 30, {f}, {now})")),
+        500,
+    )
+    .await?;
+    let c0 = scalar_i64(conn, "SELECT MIN(id) FROM customer").await?;
+    let pg = conn.get_database_backend() == DbBackend::Postgres;
+    let plus = |base: &str, days: &str| {
+        if pg {
+            format!("(DATE '{base}' + CAST({days} AS INTEGER))")
+        } else {
+            format!("date('{base}', '+' || ({days}) || ' days')")
+        }
+    };
+    let start = today() - chrono::Duration::days(365);
+    let issue = plus(&start.to_string(), "s.n % 365");
+    let due = plus(&start.to_string(), "s.n % 365 + 30");
+    let total = "(100000 + (s.n % 900) * 100)";
+    let paid = format!(
+        "(CASE WHEN s.n % 12 = 0 THEN 0 WHEN s.n % 12 = 1 THEN {total} / 2 ELSE {total} END)"
+    );
+    let status = "(CASE WHEN s.n % 12 < 2 THEN 'POSTED' ELSE 'PAID' END)";
+    // Generated in the database: a million client-side rows would time the seeding, not the report.
+    for chunk_start in (0..n).step_by(100_000) {
+        let chunk_end = (chunk_start + 100_000).min(n);
+        let txn = billrun::store::begin_write(conn).await?;
+        txn.execute_unprepared(&format!(
+            "INSERT INTO invoice (legal_entity_id, customer_id, number, status, period_start, period_end, issue_date, \
+               due_date, currency, subtotal_e4, tax_total_e4, total_e4, amount_paid_e4, posted_at, created_at) \
+             WITH RECURSIVE s(n) AS (SELECT {chunk_start} UNION ALL SELECT n + 1 FROM s WHERE n + 1 < {chunk_end}) \
+             SELECT {le}, {c0} + s.n % {CUSTOMERS}, 'AGE-' || s.n, {status}, {issue}, {issue}, {issue}, {due}, 'EUR', \
+               {total}, 0, {total}, {paid}, {now}, {now} FROM s"
+        ))
+        .await?;
+        txn.commit().await?;
+    }
+    let received = if pg {
+        "i.issue_date + 20".to_string()
+    } else {
+        "date(i.issue_date, '+20 days')".to_string()
+    };
+    conn.execute_unprepared(&format!(
+        "INSERT INTO payment (invoice_id, legal_entity_id, amount_e4, received_on, reference, created_by, created_at) \
+         SELECT i.id, i.legal_entity_id, i.amount_paid_e4, {received}, NULL, 'bench', {now} \
+         FROM invoice i WHERE i.amount_paid_e4 > 0"
+    ))
+    .await?;
+    analyze(conn).await?;
+    Ok(le)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn report(ctx: &Ctx, le: i64, as_of: NaiveDate) -> anyhow::Result<(usize, i64)> {
+    let principal = Principal::system("bench");
+    let r = ar::aging(ctx, &principal, le, Some(as_of))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok((r.rows.len(), r.totals.total()))
+}
+
+async fn bench(backend: &'static str, n: usize) -> anyhow::Result<()> {
+    let db = fresh(backend).await?;
+    let conn = connect(&db).await?;
+    let (le, seeded) = timed(seed(&conn, n)).await?;
+    let open = scalar_i64(
+        &conn,
+        "SELECT COUNT(*) FROM invoice WHERE status = 'POSTED'",
+    )
+    .await?;
+    println!(
+        "{}: seeded {n} invoices ({open} outstanding, {CUSTOMERS} customers) in {:.1} s",
+        db.label,
+        seeded.as_secs_f64()
+    );
+    let ctx = Ctx::new(conn.clone());
+    let bare = format!(
+        "SELECT customer_id, CAST(SUM(total_e4 - amount_paid_e4) AS BIGINT) FROM invoice \
+         WHERE legal_entity_id = {le} AND status = 'POSTED' GROUP BY customer_id"
+    );
+    for (label, as_of) in [
+        ("today", today()),
+        ("back-dated 60 d", today() - chrono::Duration::days(60)),
+    ] {
+        let mut times = Vec::new();
+        let mut shape = (0, 0);
+        for _ in 0..RUNS {
+            let (s, t) = timed(report(&ctx, le, as_of)).await?;
+            shape = s;
+            times.push(t);
+        }
+        println!(
+            "{:<10} arAging as of {as_of} ({label}): median {:>7.3} s over {RUNS} runs  ({} rows, total {})",
+            db.label,
+            median(times).as_secs_f64(),
+            shape.0,
+            billrun::domain::money::from_scaled(shape.1, 4),
+        );
+    }
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let (_, t) = timed(async {
+            conn.query_all_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                bare.clone(),
+            ))
+            .await
+            .map_err(anyhow::Error::from)
+        })
+        .await?;
+        times.push(t);
+    }
+    println!(
+        "{:<10} bare GROUP BY over outstanding invoices: median {:>7.3} s",
+        db.label,
+        median(times).as_secs_f64()
+    );
+    conn.close().await?;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        for backend in backends() {
+            for n in sizes(&[1_000_000]) {
+                bench(backend, n).await?;
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,343 @@
+//! Scheduled billing runs. Jobs live in the database; every replica polls,
+//! and a firing is claimed with a conditional UPDATE on the job's
+//! `next_run_at`, so across replicas exactly one wins each firing. Time comes
+//! from the caller (`tick(now)`), so tests drive the clock.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use entity::scheduled_job;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde_json::json;
+
+use super::billing::{self, TriggerInput, TriggerSource};
+use super::setup::visible_entity;
+use super::{agent, require, Ctx, ServiceError, ServiceResult};
+use crate::domain::access::{Principal, Scope};
+use crate::domain::{cron, validate};
+use crate::store::{self, journal};
+
+pub struct JobInput {
+    pub cron: String,
+    pub timezone: String,
+    pub legal_entity_id: Option<i64>,
+    pub enabled: bool,
+}
+
+fn schedule_of(cron_expr: &str, timezone: &str) -> ServiceResult<(croner::Cron, Tz)> {
+    let cron = cron::parse(cron_expr)?;
+    let tz = validate::timezone(timezone.trim())?;
+    Ok((cron, tz))
+}
+
+fn next_run(
+    job_cron: &str,
+    timezone: &str,
+    enabled: bool,
+    after: DateTime<Utc>,
+) -> ServiceResult<Option<DateTime<Utc>>> {
+    if !enabled {
+        return Ok(None);
+    }
+    let (cron, tz) = schedule_of(job_cron, timezone)?;
+    Ok(cron::next_after(&cron, tz, after))
+}
+
+/// Jobs are configuration: `config:write`, and a job for every entity
+/// (no legal entity) needs a token that reaches every entity.
+async fn check_target(
+    ctx: &Ctx,
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+) -> ServiceResult<()> {
+    require(principal, Scope::ConfigWrite)?;
+    match legal_entity_id {
+        Some(id) => visible_entity(ctx, principal, id).await.map(|_| ()),
+        None if principal.entity_filter().is_some() => Err(ServiceError::Forbidden(
+            "config:write on every legal entity",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn audit<'a>(
+    job: &scheduled_job::Model,
+    action: &'static str,
+    actor: &'a str,
+    details: serde_json::Value,
+) -> journal::NewAudit<'a> {
+    journal::NewAudit {
+        legal_entity_id: job.legal_entity_id,
+        subject_type: "ScheduledJob",
+        subject_id: job.id.to_string(),
+        action,
+        actor,
+        details: Some(details),
+    }
+}
+
+pub async fn create_job(
+    ctx: &Ctx,
+    principal: &Principal,
+    input: JobInput,
+    now: DateTime<Utc>,
+) -> ServiceResult<scheduled_job::Model> {
+    let (_, tz) = schedule_of(&input.cron, &input.timezone)?;
+    check_target(ctx, principal, input.legal_entity_id).await?;
+    let cron_expr = input.cron.trim().to_string();
+    let next = next_run(&cron_expr, tz.name(), input.enabled, now)?;
+    let txn = store::begin_write(&ctx.db).await?;
+    let job = scheduled_job::ActiveModel {
+        agent_key: Set(agent::AGENT_KEY.into()),
+        cron: Set(cron_expr),
+        timezone: Set(tz.name().to_string()),
+        legal_entity_id: Set(input.legal_entity_id),
+        enabled: Set(input.enabled),
+        next_run_at: Set(next),
+        last_run_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    journal::audit(
+        &txn,
+        audit(
+            &job,
+            "SCHEDULE_CREATED",
+            &principal.subject,
+            json!({ "cron": job.cron, "timezone": job.timezone }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(job)
+}
+
+async fn visible_job(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<scheduled_job::Model> {
+    let job = scheduled_job::Entity::find_by_id(id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(ServiceError::NotFound("scheduled job"))?;
+    let visible = match job.legal_entity_id {
+        Some(le) => principal.can_see(le),
+        None => principal.entity_filter().is_none(),
+    };
+    if visible {
+        Ok(job)
+    } else {
+        Err(ServiceError::NotFound("scheduled job"))
+    }
+}
+
+#[derive(Default)]
+pub struct JobChange {
+    pub cron: Option<String>,
+    pub timezone: Option<String>,
+    pub legal_entity_id: Option<Option<i64>>,
+    pub enabled: Option<bool>,
+}
+
+pub async fn update_job(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+    change: JobChange,
+    now: DateTime<Utc>,
+) -> ServiceResult<scheduled_job::Model> {
+    require(principal, Scope::ConfigWrite)?;
+    let job = visible_job(ctx, principal, id).await?;
+    let cron_expr = change
+        .cron
+        .map(|c| c.trim().to_string())
+        .unwrap_or(job.cron.clone());
+    let timezone = change.timezone.unwrap_or(job.timezone.clone());
+    let (_, tz) = schedule_of(&cron_expr, &timezone)?;
+    let legal_entity_id = change.legal_entity_id.unwrap_or(job.legal_entity_id);
+    check_target(ctx, principal, legal_entity_id).await?;
+    let enabled = change.enabled.unwrap_or(job.enabled);
+    let next = next_run(&cron_expr, tz.name(), enabled, now)?;
+    let txn = store::begin_write(&ctx.db).await?;
+    let mut row: scheduled_job::ActiveModel = job.clone().into();
+    row.cron = Set(cron_expr);
+    row.timezone = Set(tz.name().to_string());
+    row.legal_entity_id = Set(legal_entity_id);
+    row.enabled = Set(enabled);
+    row.next_run_at = Set(next);
+    let updated = row.update(&txn).await?;
+    journal::audit(
+        &txn,
+        audit(&updated, "SCHEDULE_UPDATED", &principal.subject, json!({
+            "before": { "cron": job.cron, "timezone": job.timezone, "enabled": job.enabled },
+            "after": { "cron": updated.cron, "timezone": updated.timezone, "enabled": updated.enabled },
+        })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+pub async fn delete_job(ctx: &Ctx, principal: &Principal, id: i64) -> ServiceResult<bool> {
+    require(principal, Scope::ConfigWrite)?;
+    let job = visible_job(ctx, principal, id).await?;
+    let txn = store::begin_write(&ctx.db).await?;
+    scheduled_job::Entity::delete_by_id(job.id)
+        .exec(&txn)
+        .await?;
+    journal::audit(
+        &txn,
+        audit(
+            &job,
+            "SCHEDULE_DELETED",
+            &principal.subject,
+            json!({ "cron": job.cron }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+pub async fn jobs(ctx: &Ctx, principal: &Principal) -> ServiceResult<Vec<scheduled_job::Model>> {
+    require(principal, Scope::BillingRead)?;
+    let mut query = scheduled_job::Entity::find();
+    if let Some(ids) = principal.entity_filter() {
+        query = query.filter(scheduled_job::Column::LegalEntityId.is_in(ids.iter().copied()));
+    }
+    Ok(query
+        .order_by_asc(scheduled_job::Column::Id)
+        .all(&ctx.db)
+        .await?)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Firing {
+    /// This replica claimed the firing and triggered these runs.
+    Fired {
+        job_id: i64,
+        run_ids: Vec<i64>,
+        missed: usize,
+    },
+    /// The entity already had an active run; recorded, not retried.
+    Conflict {
+        job_id: i64,
+        active_run_id: Option<i64>,
+    },
+    /// Another replica claimed it first.
+    Lost { job_id: i64 },
+}
+
+/// Fires every enabled job due at `now`, once each. A job that missed
+/// several firings (the server was down) fires once and records how many it
+/// caught up; its next firing is the first one after `now`.
+pub async fn tick(ctx: &Ctx, now: DateTime<Utc>) -> ServiceResult<Vec<Firing>> {
+    let due = scheduled_job::Entity::find()
+        .filter(scheduled_job::Column::Enabled.eq(true))
+        .filter(scheduled_job::Column::NextRunAt.lte(now))
+        .order_by_asc(scheduled_job::Column::Id)
+        .all(&ctx.db)
+        .await?;
+    let mut out = Vec::with_capacity(due.len());
+    for job in due {
+        out.push(fire(ctx, job, now).await?);
+    }
+    Ok(out)
+}
+
+async fn fire(ctx: &Ctx, job: scheduled_job::Model, now: DateTime<Utc>) -> ServiceResult<Firing> {
+    let Some(claimed) = job.next_run_at else {
+        return Ok(Firing::Lost { job_id: job.id });
+    };
+    let (cron, tz) = schedule_of(&job.cron, &job.timezone)?;
+    let next = cron::next_after(&cron, tz, now);
+    // The claim: only the replica whose UPDATE still sees the same
+    // next_run_at moves it on; every other replica updates nothing.
+    let claim = scheduled_job::Entity::update_many()
+        .col_expr(scheduled_job::Column::NextRunAt, Expr::value(next))
+        .col_expr(scheduled_job::Column::LastRunAt, Expr::value(Some(now)))
+        .filter(scheduled_job::Column::Id.eq(job.id))
+        .filter(scheduled_job::Column::NextRunAt.eq(claimed))
+        .filter(scheduled_job::Column::Enabled.eq(true))
+        .exec(&ctx.db)
+        .await?;
+    if claim.rows_affected != 1 {
+        return Ok(Firing::Lost { job_id: job.id });
+    }
+    // Firings after the claimed one that also passed while we were down.
+    let missed = cron::count_between(&cron, tz, claimed, now, 10_000);
+    let actor = format!("system:scheduler:{}", job.id);
+    let system = Principal::system(actor.clone());
+    let as_of = claimed.with_timezone(&tz).date_naive();
+    let input = TriggerInput {
+        legal_entity_id: job.legal_entity_id,
+        as_of: Some(as_of),
+        dry_run: false,
+        wait: false,
+    };
+    let details = json!({
+        "scheduledFor": claimed.to_rfc3339(),
+        "asOf": as_of.to_string(),
+        "caughtUp": missed > 0,
+        "missedFirings": missed,
+    });
+    let firing = match billing::trigger(ctx, &system, input, TriggerSource::Scheduled).await {
+        Ok(outcome) => {
+            let run_ids: Vec<i64> = outcome.runs.iter().map(|r| r.id).collect();
+            let mut details = details;
+            details["runIds"] = json!(run_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>());
+            journal::audit(&ctx.db, audit(&job, "SCHEDULE_FIRED", &actor, details)).await?;
+            Firing::Fired {
+                job_id: job.id,
+                run_ids,
+                missed,
+            }
+        }
+        Err(ServiceError::Conflict {
+            message,
+            active_run_id,
+        }) => {
+            let mut details = details;
+            details["code"] = json!("CONFLICT");
+            details["message"] = json!(message);
+            details["activeRunId"] = json!(active_run_id.map(|id| id.to_string()));
+            journal::audit(&ctx.db, audit(&job, "SCHEDULE_CONFLICT", &actor, details)).await?;
+            Firing::Conflict {
+                job_id: job.id,
+                active_run_id,
+            }
+        }
+        Err(err) => {
+            tracing::error!(job_id = job.id, error = ?err, "scheduled firing failed");
+            let mut details = details;
+            details["error"] = json!(err.to_string());
+            journal::audit(&ctx.db, audit(&job, "SCHEDULE_FAILED", &actor, details)).await?;
+            return Err(err);
+        }
+    };
+    Ok(firing)
+}
+
+/// Polls for due jobs every `every` until `stop` is cancelled. Every
+/// replica runs one; the claim makes each firing happen once.
+pub async fn run_poller(
+    ctx: Ctx,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = interval.tick() => {
+                if let Err(err) = tick(&ctx, Utc::now()).await {
+                    tracing::warn!(error = ?err, "scheduler tick failed; retrying at the next poll");
+                }
+            }
+        }
+    }
+}
