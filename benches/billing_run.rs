@@ -192,6 +192,7 @@ async fn bench(backend: &'static str, n: usize) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
+    init_logs();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

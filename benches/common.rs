@@ -166,6 +166,16 @@ pub async fn timed<T, F: std::future::Future<Output = anyhow::Result<T>>>(
     Ok((out, start.elapsed()))
 }
 
+/// Logs to stderr when RUST_LOG is set (e.g. billrun=debug shows per-chunk timings).
+pub fn init_logs() {
+    if std::env::var("RUST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 pub fn sizes(default: &[usize]) -> Vec<usize> {
     std::env::var("BENCH_SIZES")
         .ok()

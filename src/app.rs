@@ -99,6 +99,11 @@ impl Application {
             cors_origins: args.cors_origins.clone(),
         };
         let shutdown = CancellationToken::new();
+        tokio::spawn(crate::service::billing::run_resumer(
+            poller_ctx.clone(),
+            Duration::from_secs(30),
+            shutdown.clone(),
+        ));
         if args.scheduler_poll_secs > 0 {
             tokio::spawn(crate::service::scheduler::run_poller(
                 poller_ctx,

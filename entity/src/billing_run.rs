@@ -25,6 +25,9 @@ pub struct Model {
     pub skipped_count: i32,
     /// Resume cursor: contracts with a smaller id are done.
     pub last_contract_id: i64,
+    /// The replica executing the run, and until when its claim holds.
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTimeUtc>,
     pub started_at: Option<DateTimeUtc>,
     pub completed_at: Option<DateTimeUtc>,
     pub duration_ms: Option<i64>,

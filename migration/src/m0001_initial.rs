@@ -90,6 +90,8 @@ CREATE TABLE billing_run (
     event_count INTEGER NOT NULL DEFAULT 0,
     skipped_count INTEGER NOT NULL DEFAULT 0,
     last_contract_id BIGINT NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until {TS},
     started_at {TS},
     completed_at {TS},
     duration_ms BIGINT,
@@ -128,7 +130,7 @@ CREATE TABLE invoice (
     UNIQUE (legal_entity_id, number)
 );
 -- Open invoices by entity, customer and due date (AR aging).
-CREATE INDEX invoice_open ON invoice (legal_entity_id, customer_id, due_date, total_e4, amount_paid_e4)
+CREATE INDEX invoice_open ON invoice (legal_entity_id, customer_id, due_date, issue_date, total_e4, amount_paid_e4, id)
     WHERE status = 'POSTED';
 CREATE INDEX invoice_by_run ON invoice (billing_run_id, id);
 CREATE INDEX invoice_by_entity ON invoice (legal_entity_id, id);

@@ -139,6 +139,20 @@ async fn validate_lines(
             .map_err(|e| ServiceError::bad_input(&field("quantity"), e.to_string()))?;
         let unit_price_e6 = money::to_scaled(line.unit_price, QTY_SCALE)
             .map_err(|e| ServiceError::bad_input(&field("unitPrice"), e.to_string()))?;
+        // A period's line total (at most net plus 100 % tax) must fit the
+        // storage range, or no invoice could ever be written for it.
+        let storable = line
+            .quantity
+            .checked_mul(line.unit_price)
+            .and_then(|net| net.checked_mul(Decimal::TWO))
+            .map(|max| money::to_scaled(money::round_money(max, 4), money::AMOUNT_SCALE).is_ok())
+            .unwrap_or(false);
+        if !storable {
+            return Err(ServiceError::bad_input(
+                &field("unitPrice"),
+                "quantity × unit price exceeds the largest amount billrun can store",
+            ));
+        }
         if let Some(tax_id) = line.tax_code_id {
             // A tax code of another legal entity is as good as none.
             let ok = tax_codes

@@ -33,6 +33,8 @@ pub struct Ctx {
     pub run_updates: broadcast::Sender<entity::billing_run::Model>,
     pub tasks: TaskTracker,
     pub chunk_size: u64,
+    /// This process, as the owner of the run leases it takes.
+    pub instance: String,
 }
 
 impl Ctx {
@@ -43,6 +45,7 @@ impl Ctx {
             run_updates,
             tasks: TaskTracker::new(),
             chunk_size: DEFAULT_CHUNK_SIZE,
+            instance: instance_id(),
         }
     }
 
@@ -51,6 +54,13 @@ impl Ctx {
         // No receiver is fine: nobody is watching.
         let _ = self.run_updates.send(run.clone());
     }
+}
+
+fn instance_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("{}-{}", std::process::id(), hex::encode(bytes))
 }
 
 /// Refuses a principal that lacks `scope` (FORBIDDEN).

@@ -72,32 +72,30 @@ fn p(backend: DbBackend, n: usize) -> String {
     }
 }
 
-/// The open invoices as of `$2` with their amount due then. Parameters:
-/// 1 legal entity, 2 as-of date (each used once, in this order).
+/// The open invoices as of `?2` with their amount due then; parameters: 1
+/// legal entity, 2 as-of date (numbered, so each is bound once and reused).
+/// Two branches instead of one OR, so each uses its own index: outstanding
+/// invoices through the partial index `invoice_open`, and invoices paid in
+/// full since the as-of date through `payment_by_entity_date`.
 fn open_invoices_sql(backend: DbBackend) -> String {
+    let (le, asof) = (p(backend, 1), p(backend, 2));
     format!(
-        "SELECT i.id AS invoice_id, i.customer_id, i.due_date, \
+        "WITH late AS ( \
+           SELECT invoice_id, CAST(SUM(amount_e4) AS BIGINT) AS amt FROM payment \
+           WHERE legal_entity_id = {le} AND received_on > {asof} GROUP BY invoice_id) \
+         SELECT i.id AS invoice_id, i.customer_id, i.due_date, \
                 i.total_e4 - i.amount_paid_e4 + COALESCE(l.amt, 0) AS due \
-         FROM invoice i \
-         LEFT JOIN (SELECT invoice_id, CAST(SUM(amount_e4) AS BIGINT) AS amt FROM payment \
-                    WHERE legal_entity_id = {le} AND received_on > {asof} GROUP BY invoice_id) l \
-           ON l.invoice_id = i.id \
-         WHERE i.legal_entity_id = {le2} AND i.issue_date <= {asof2} \
-           AND (i.status = 'POSTED' OR (i.status = 'PAID' AND l.invoice_id IS NOT NULL))",
-        le = p(backend, 1),
-        asof = p(backend, 2),
-        le2 = p(backend, 3),
-        asof2 = p(backend, 4),
+         FROM invoice i LEFT JOIN late l ON l.invoice_id = i.id \
+         WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof} \
+         UNION ALL \
+         SELECT i.id AS invoice_id, i.customer_id, i.due_date, l.amt AS due \
+         FROM late l JOIN invoice i ON i.id = l.invoice_id \
+         WHERE i.legal_entity_id = {le} AND i.status = 'PAID' AND i.issue_date <= {asof}"
     )
 }
 
 fn open_params(legal_entity_id: i64, as_of: NaiveDate) -> Vec<Value> {
-    vec![
-        legal_entity_id.into(),
-        as_of.into(),
-        legal_entity_id.into(),
-        as_of.into(),
-    ]
+    vec![legal_entity_id.into(), as_of.into()]
 }
 
 /// Buckets per customer, sorted by customer name.
@@ -126,11 +124,11 @@ pub async fn aging_rows(
     let over = next(b.d90.into());
     let sum = |cond: String| format!("CAST(SUM(CASE WHEN {cond} THEN o.due ELSE 0 END) AS BIGINT)");
     let sql = format!(
-        "SELECT o.customer_id, c.name, {cur} AS b0, {b1} AS b1, {b2} AS b2, {b3} AS b3, {b4} AS b4 \
-         FROM ({open}) o JOIN customer c ON c.id = o.customer_id \
-         WHERE o.due > 0 \
-         GROUP BY o.customer_id, c.name \
-         ORDER BY c.name, o.customer_id",
+        "SELECT a.customer_id, c.name, a.b0, a.b1, a.b2, a.b3, a.b4 FROM ( \
+           SELECT o.customer_id, {cur} AS b0, {b1} AS b1, {b2} AS b2, {b3} AS b3, {b4} AS b4 \
+           FROM ({open}) o WHERE o.due > 0 GROUP BY o.customer_id) a \
+         JOIN customer c ON c.id = a.customer_id \
+         ORDER BY c.name, a.customer_id",
         cur = sum(format!("o.due_date >= {c}")),
         b1 = sum(format!("o.due_date >= {a30a} AND o.due_date < {a30b}")),
         b2 = sum(format!("o.due_date >= {a60a} AND o.due_date < {a60b}")),

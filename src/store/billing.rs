@@ -3,8 +3,10 @@
 
 use std::collections::HashSet;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use entity::{billing_run, contract, invoice};
+use sea_orm::sea_query::Expr;
+use sea_orm::Condition;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, Statement, Value,
@@ -61,6 +63,8 @@ pub async fn insert_run(
         event_count: Set(0),
         skipped_count: Set(0),
         last_contract_id: Set(0),
+        lease_owner: Set(None),
+        lease_until: Set(None),
         started_at: Set(None),
         completed_at: Set(None),
         duration_ms: Set(None),
@@ -92,6 +96,50 @@ pub async fn unfinished_runs(conn: &impl ConnectionTrait) -> StoreResult<Vec<bil
         .order_by_asc(billing_run::Column::Id)
         .all(conn)
         .await?)
+}
+
+/// Claims an unfinished run for `owner` until `until`: only when nobody
+/// holds it or the holder's lease has lapsed (it crashed); a live holder,
+/// this process included, keeps it. Exactly one
+/// replica's UPDATE matches, so a run is never executed twice at once.
+pub async fn claim_run(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let result = billing_run::Entity::update_many()
+        .col_expr(billing_run::Column::LeaseOwner, Expr::value(owner))
+        .col_expr(billing_run::Column::LeaseUntil, Expr::value(until))
+        .filter(billing_run::Column::Id.eq(id))
+        .filter(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
+        .filter(billing_run::Column::DryRun.eq(false))
+        .filter(
+            Condition::any()
+                .add(billing_run::Column::LeaseOwner.is_null())
+                .add(billing_run::Column::LeaseUntil.lt(now)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Extends the lease inside a chunk's transaction; false when another
+/// replica took the run over (this one stalled past its lease).
+pub async fn renew_lease(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    owner: &str,
+    until: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let result = billing_run::Entity::update_many()
+        .col_expr(billing_run::Column::LeaseUntil, Expr::value(until))
+        .filter(billing_run::Column::Id.eq(id))
+        .filter(billing_run::Column::LeaseOwner.eq(owner))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 pub async fn run_by_id(

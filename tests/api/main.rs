@@ -1,7 +1,11 @@
 //! The one integration test binary: every test starts the real server on a
 //! free port with its own database and talks GraphQL over HTTP and WebSocket.
 
+mod ar;
+mod billing;
+mod billing_runs;
 mod helpers;
+mod schedule;
 mod server;
 mod setup;
 mod storage;

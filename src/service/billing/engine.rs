@@ -90,10 +90,28 @@ pub(super) async fn plan_for(
     Ok((plan, customers))
 }
 
-/// Executes (or resumes) a run to COMPLETED or FAILED.
+/// How long a replica's claim on a run holds without renewal. Each chunk
+/// renews it; a replica that crashed loses it after this long, and another
+/// replica (or the restarted one) takes the run over.
+pub const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Executes (or resumes) a run to COMPLETED or FAILED, if this replica can
+/// claim it; a run another live replica holds is left alone.
 #[tracing::instrument(skip(ctx), fields(legal_entity_id))]
 pub async fn execute(ctx: Ctx, run_id: i64) {
     let started = Instant::now();
+    let now = Utc::now();
+    match runs::claim_run(&ctx.db, run_id, &ctx.instance, now, now + LEASE).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!("run is finished or held by another replica");
+            return;
+        }
+        Err(err) => {
+            tracing::error!(error = ?err, "could not claim the run");
+            return;
+        }
+    }
     let run = match runs::run_by_id(&ctx.db, run_id).await {
         Ok(Some(run)) => run,
         Ok(None) => return,
@@ -103,31 +121,34 @@ pub async fn execute(ctx: Ctx, run_id: i64) {
         }
     };
     tracing::Span::current().record("legal_entity_id", run.legal_entity_id);
-    let result = match load_env(&ctx, &run).await {
-        Ok(env) => run_chunks(&ctx, run.clone(), &env)
-            .await
-            .map(|run| (run, env)),
-        Err(err) => Err(err),
+    let env = load_env(&ctx, &run).await;
+    let result = match &env {
+        Ok(env) => run_chunks(&ctx, run.clone(), env).await,
+        Err(err) => Err(ServiceError::Internal(anyhow::anyhow!(
+            "cannot start: {err}"
+        ))),
     };
     let outcome = match result {
-        Ok((run, env)) => finish(&ctx, run, &env, None).await,
+        Ok(Some(run)) => finish(&ctx, run, env.as_ref().ok(), None).await,
+        Ok(None) => {
+            tracing::warn!("another replica took the run over; stopping here");
+            return;
+        }
         Err(err) => {
             tracing::error!(error = ?err, "billing run failed");
-            let message = match &err {
-                ServiceError::Internal(_) => {
+            let message = match (&env, &err) {
+                (Err(cause), _) => format!("the run could not start: {cause}"),
+                (_, ServiceError::Internal(_)) => {
                     "the database failed during the run; trigger it again to finish".into()
                 }
-                other => other.to_string(),
+                (_, other) => other.to_string(),
             };
             let latest = runs::run_by_id(&ctx.db, run_id)
                 .await
                 .ok()
                 .flatten()
                 .unwrap_or(run);
-            match load_env(&ctx, &latest).await {
-                Ok(env) => finish(&ctx, latest, &env, Some(message)).await,
-                Err(e) => Err(e),
-            }
+            finish(&ctx, latest, env.as_ref().ok(), Some(message)).await
         }
     };
     match outcome {
@@ -136,17 +157,26 @@ pub async fn execute(ctx: Ctx, run_id: i64) {
             "billing run finished"
         ),
         Err(err) => {
-            tracing::error!(error = ?err, "could not record the run's end; it will resume at start-up")
+            tracing::error!(error = ?err, "could not record the run's end; it will be resumed")
         }
     }
 }
 
+/// Renews this replica's lease in `txn`; `false` when it was lost.
+async fn still_ours(ctx: &Ctx, txn: &impl ConnectionTrait, run_id: i64) -> ServiceResult<bool> {
+    Ok(runs::renew_lease(txn, run_id, &ctx.instance, Utc::now() + LEASE).await?)
+}
+
+/// Runs every chunk; `None` when another replica took the run over.
 async fn run_chunks(
     ctx: &Ctx,
     mut run: billing_run::Model,
     env: &RunEnv,
-) -> ServiceResult<billing_run::Model> {
+) -> ServiceResult<Option<billing_run::Model>> {
     let txn = store::begin_write(&ctx.db).await?;
+    if !still_ours(ctx, &txn, run.id).await? {
+        return Ok(None);
+    }
     if run.status == RUNNING {
         audit_run(
             &txn,
@@ -181,6 +211,9 @@ async fn run_chunks(
 
     loop {
         let txn = store::begin_write(&ctx.db).await?;
+        if !still_ours(ctx, &txn, run.id).await? {
+            return Ok(None);
+        }
         let chunk = runs::due_chunk(
             &txn,
             run.legal_entity_id,
@@ -191,7 +224,7 @@ async fn run_chunks(
         .await?;
         let Some(last) = chunk.last().map(|c| c.id) else {
             txn.rollback().await?;
-            return Ok(run);
+            return Ok(Some(run));
         };
         run = write_chunk(&txn, run, env, &chunk).await?;
         run.last_contract_id = last;
@@ -207,7 +240,9 @@ async fn write_chunk(
     env: &RunEnv,
     chunk: &[entity::contract::Model],
 ) -> ServiceResult<billing_run::Model> {
+    let clock = std::time::Instant::now();
     let (plan, customers) = plan_for(txn, chunk, run.as_of, env.minor_units).await?;
+    let planned_ms = clock.elapsed().as_millis();
     let now = Utc::now();
     let post = env.config.auto_post_invoices;
     let year = run.as_of.year();
@@ -256,6 +291,7 @@ async fn write_chunk(
         });
     }
     let inserted = invoices::insert_invoices(txn, rows).await?;
+    let inserted_ms = clock.elapsed().as_millis();
     let by_period: HashMap<(i64, chrono::NaiveDate), &invoice::Model> = inserted
         .iter()
         .filter_map(|i| i.contract_id.map(|c| ((c, i.period_start), i)))
@@ -295,7 +331,16 @@ async fn write_chunk(
     invoices::insert_lines(txn, line_rows).await?;
     let event_count = events.len();
     journal::insert_events(txn, events).await?;
+    let lines_events_ms = clock.elapsed().as_millis();
     runs::advance_contracts(txn, &plan.advances).await?;
+    tracing::debug!(
+        contracts = chunk.len(),
+        planned_ms,
+        inserted_ms,
+        lines_events_ms,
+        advanced_ms = clock.elapsed().as_millis(),
+        "chunk written"
+    );
     for (contract_id, reason) in &plan.skipped {
         tracing::warn!(contract_id, %reason, "contract skipped");
         audit_run(
@@ -371,10 +416,14 @@ pub fn posting_events(
 async fn finish(
     ctx: &Ctx,
     mut run: billing_run::Model,
-    env: &RunEnv,
+    env: Option<&RunEnv>,
     error: Option<String>,
 ) -> ServiceResult<billing_run::Model> {
     let txn = store::begin_write(&ctx.db).await?;
+    if !still_ours(ctx, &txn, run.id).await? {
+        txn.rollback().await?;
+        return Ok(run);
+    }
     let now = Utc::now();
     let failed = error.is_some();
     if !failed {
@@ -399,15 +448,21 @@ async fn finish(
         run.period_start = Some(run.as_of);
         run.period_end = Some(run.as_of);
     }
+    // Without its environment (the run could not start) the entity's
+    // currency is unknown: totals are then shown at storage scale.
+    let (minor, currency) = match env {
+        Some(e) => (e.minor_units, e.entity.currency.clone()),
+        None => (AMOUNT_SCALE, String::new()),
+    };
     let mut total = from_scaled(run.invoice_total_e4, AMOUNT_SCALE);
-    total.rescale(env.minor_units);
+    total.rescale(minor);
     let summary = json!({
         "runId": run.id.to_string(),
         "runNumber": run.run_number,
         "contracts": run.contract_count,
         "invoices": run.invoice_count,
         "invoiceTotal": total.to_string(),
-        "currency": env.entity.currency,
+        "currency": currency,
         "error": error,
     });
     let action = if failed {
@@ -430,13 +485,17 @@ async fn finish(
         }],
     )
     .await?;
-    let level = env.config.notification_level.as_str();
+    let level = match env {
+        Some(e) => e.config.notification_level.clone(),
+        None => agent::config(&txn).await?.notification_level,
+    };
+    let level = level.as_str();
     if level == NOTIFY_ALL || (level == NOTIFY_FAILURES && failed) {
         let message = match &error {
             Some(e) => format!("Billing run {} failed: {e}", run.run_number),
             None => format!(
                 "Billing run {} completed: {} invoices, {} {}",
-                run.run_number, run.invoice_count, total, env.entity.currency
+                run.run_number, run.invoice_count, total, currency
             ),
         };
         journal::notify(&txn, run.legal_entity_id, run.id, level, message).await?;

@@ -105,7 +105,14 @@ pub async fn trigger(
         let as_of = input.as_of.unwrap_or_else(|| entity_today(&entity));
         let run = create_run(ctx, principal, &entity, as_of, input.dry_run, source).await?;
         if input.dry_run {
-            let (run, previews) = dry_run(ctx, run).await?;
+            let run_id = run.id;
+            let (run, previews) = match dry_run(ctx, run).await {
+                Ok(done) => done,
+                Err(err) => {
+                    fail_dry_run(ctx, run_id, &err).await;
+                    return Err(err);
+                }
+            };
             outcome.previews.extend(previews);
             outcome.runs.push(run);
         } else {
@@ -179,6 +186,22 @@ async fn create_run(
     Ok(run)
 }
 
+/// A dry run that could not finish is recorded FAILED, never left QUEUED.
+async fn fail_dry_run(ctx: &Ctx, run_id: i64, err: &ServiceError) {
+    let Ok(Some(mut run)) = runs::run_by_id(&ctx.db, run_id).await else {
+        return;
+    };
+    run.status = runs::FAILED.into();
+    run.error = Some(match err {
+        ServiceError::Internal(_) => "internal error".into(),
+        other => other.to_string(),
+    });
+    run.completed_at = Some(Utc::now());
+    if let Err(e) = runs::save_run(&ctx.db, run).await {
+        tracing::error!(error = ?e, "could not record the failed dry run");
+    }
+}
+
 /// The same planning as a real run, chunk by chunk; writes nothing but the
 /// run record, which is marked as a dry run and never blocks real runs.
 async fn dry_run(
@@ -245,6 +268,27 @@ async fn dry_run(
     }
     let run = runs::save_run(&ctx.db, run).await?;
     Ok((run, previews))
+}
+
+/// Looks for orphaned runs every `every` until `stop`: a replica that died
+/// mid-run loses its lease, and whichever replica looks next takes over.
+pub async fn run_resumer(
+    ctx: Ctx,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.tick().await; // start-up already resumed once
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = interval.tick() => {
+                if let Err(err) = resume_unfinished(&ctx).await {
+                    tracing::warn!(error = ?err, "could not look for unfinished runs");
+                }
+            }
+        }
+    }
 }
 
 /// Resumes the runs a crash or restart left QUEUED or RUNNING. Chunks are

@@ -9,7 +9,7 @@ use entity::{contract, contract_line};
 use rust_decimal::Decimal;
 
 use crate::domain::billing::{invoice_for_period, DraftInvoice, TermLine};
-use crate::domain::money::{from_scaled, QTY_SCALE};
+use crate::domain::money::{from_scaled, to_scaled, MoneyError, AMOUNT_SCALE, QTY_SCALE};
 use crate::domain::schedule::Schedule;
 use crate::domain::terms::{parse_interval, parse_timing};
 use crate::store::billing::ContractAdvance;
@@ -36,6 +36,17 @@ pub struct ChunkInput<'a> {
     pub billed: &'a HashSet<(i64, NaiveDate)>,
     pub as_of: NaiveDate,
     pub minor_units: u32,
+}
+
+/// Every amount of the invoice fits the storage scale (checked before
+/// writing, so such a contract is skipped rather than failing its chunk).
+fn storable(draft: &DraftInvoice) -> Result<(), MoneyError> {
+    let amounts = [draft.subtotal, draft.tax_total, draft.total];
+    let lines = draft.lines.iter().flat_map(|l| [l.net, l.tax, l.total]);
+    for amount in amounts.into_iter().chain(lines) {
+        to_scaled(amount, AMOUNT_SCALE)?;
+    }
+    Ok(())
 }
 
 pub fn plan_chunk(input: ChunkInput<'_>) -> ChunkPlan {
@@ -106,6 +117,7 @@ fn plan_contract(
         }
         let draft = invoice_for_period(&terms, &period, input.minor_units)
             .map_err(|e| format!("period {}: {e}", period.start))?;
+        storable(&draft).map_err(|e| format!("period {}: {e}", period.start))?;
         invoices.push(PlannedInvoice {
             contract_id: c.id,
             customer_id: c.customer_id,

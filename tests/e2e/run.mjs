@@ -1,0 +1,132 @@
+// End-to-end: billrun's subscriptions through the real `graphql-ws` client,
+// as GraphiQL, Apollo and urql use it. Usage:
+//   node run.mjs http://127.0.0.1:PORT <admin JWT>
+// Prints "e2e: N passed, N failed" and exits non-zero on any failure.
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+
+const [base, token] = process.argv.slice(2);
+if (!base || !token) {
+  console.error('usage: node run.mjs BASE_URL TOKEN');
+  process.exit(2);
+}
+const wsUrl = base.replace(/^http/, 'ws') + '/graphql/ws';
+let passed = 0;
+let failed = 0;
+
+function check(name, ok, detail = '') {
+  if (ok) {
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } else {
+    failed += 1;
+    console.log(`FAIL ${name} ${detail}`);
+  }
+}
+
+async function gql(query, variables = {}) {
+  const res = await fetch(base + '/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await res.json();
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+function withTimeout(promise, ms, what) {
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)),
+  ]);
+}
+
+async function refusedWithoutToken() {
+  const client = createClient({
+    url: wsUrl,
+    webSocketImpl: WebSocket,
+    lazy: true,
+    retryAttempts: 0,
+    connectionParams: {},
+  });
+  let acked = false;
+  client.on('connected', () => { acked = true; });
+  const outcome = await withTimeout(new Promise((resolve) => {
+    client.subscribe(
+      { query: 'subscription { billingRunUpdated { status } }' },
+      { next: () => resolve('data'), error: (e) => resolve(e), complete: () => resolve('complete') },
+    );
+  }), 10000, 'refusal without a token');
+  client.dispose();
+  check('no token: refused before any data', !acked && outcome !== 'data' && outcome !== 'complete',
+    `acked=${acked} outcome=${JSON.stringify(outcome?.code ?? outcome)}`);
+}
+
+async function runProgressLive() {
+  const suffix = Date.now().toString(36).toUpperCase().slice(-6);
+  const { createLegalEntity: entity } = await gql(
+    'mutation($i: CreateLegalEntityInput!) { createLegalEntity(input: $i) { id } }',
+    { i: { code: `E2E${suffix}`, name: 'E2E', currency: 'EUR', country: 'EE', timezone: 'Europe/Tallinn' } },
+  );
+  const { createCustomer: customer } = await gql(
+    'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }',
+    { i: { legalEntityId: entity.id, name: 'Bolt', email: 'ap@bolt.eu' } },
+  );
+  const contracts = 25;
+  for (let i = 0; i < contracts; i += 1) {
+    await gql('mutation($i: CreateContractInput!) { createContract(input: $i) { id } }', {
+      i: { customerId: customer.id, startDate: '2026-01-01', interval: 'YEAR',
+           lines: [{ description: 'Plan', quantity: '1', unitPrice: '49.00' }] },
+    });
+  }
+  const client = createClient({
+    url: wsUrl,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    connectionParams: { Authorization: `Bearer ${token}` },
+  });
+  const seen = [];
+  const done = new Promise((resolve, reject) => {
+    client.subscribe(
+      {
+        query: 'subscription($e: ID) { billingRunUpdated(legalEntityId: $e) { id status processedCount contractCount invoiceCount invoiceTotal } }',
+        variables: { e: entity.id },
+      },
+      {
+        next: ({ data, errors }) => {
+          if (errors) return reject(new Error(JSON.stringify(errors)));
+          seen.push(data.billingRunUpdated);
+          const s = data.billingRunUpdated.status;
+          if (s === 'COMPLETED' || s === 'FAILED') resolve();
+        },
+        error: reject,
+        complete: () => resolve(),
+      },
+    );
+  });
+  // Give the subscription a moment to register before triggering.
+  await new Promise((r) => setTimeout(r, 300));
+  await gql('mutation($e: ID) { triggerBillingRun(input: { legalEntityId: $e, asOf: "2026-06-30" }) { runs { id } } }',
+    { e: entity.id });
+  await withTimeout(done, 20000, 'run to complete');
+  client.dispose();
+  const statuses = seen.map((r) => r.status);
+  const last = seen[seen.length - 1] ?? {};
+  check('subscription sees RUNNING before COMPLETED',
+    statuses.includes('RUNNING') && statuses.indexOf('RUNNING') < statuses.lastIndexOf('COMPLETED'),
+    JSON.stringify(statuses));
+  check('final update carries the counts',
+    last.status === 'COMPLETED' && last.contractCount === contracts && last.processedCount === contracts
+      && last.invoiceCount === contracts && last.invoiceTotal === (49 * contracts).toFixed(2),
+    JSON.stringify(last));
+}
+
+try {
+  await refusedWithoutToken();
+  await runProgressLive();
+} catch (e) {
+  check('e2e run', false, String(e));
+}
+console.log(`e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
