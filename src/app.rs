@@ -64,7 +64,8 @@ impl Application {
         let (keys, dev_secret) = resolve_keys(args.jwt_secret.as_deref(), &args.db.database_url)?;
         let conn = db::connect(&args.db).await?;
         db::migrate(&conn).await?;
-        let ctx = Ctx::new(conn);
+        let mut ctx = Ctx::new(conn);
+        ctx.chunk_size = args.run_chunk_size.clamp(1, 10_000);
         if args.demo {
             demo::seed_if_empty(&ctx).await?;
         }

@@ -78,6 +78,9 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "BILLRUN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Contracts per billing-run chunk (one transaction each).
+    #[arg(long, env = "BILLRUN_RUN_CHUNK_SIZE", default_value_t = 500)]
+    pub run_chunk_size: u64,
     /// How often the scheduler looks for due jobs, in seconds (0: off).
     #[arg(long, env = "BILLRUN_SCHEDULER_POLL_SECS", default_value_t = 15)]
     pub scheduler_poll_secs: u64,

@@ -66,6 +66,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         body_limit_bytes: 1024 * 1024,
         request_timeout_secs: 30,
         log_format: LogFormat::Text,
+        run_chunk_size: 500,
         scheduler_poll_secs: 0,
         demo: false,
     }
