@@ -99,7 +99,12 @@ impl Application {
             request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
             cors_origins: args.cors_origins.clone(),
         };
-        let shutdown = CancellationToken::new();
+        let shutdown = poller_ctx.shutdown.clone();
+        crate::events::start(
+            poller_ctx.db.clone(),
+            poller_ctx.bus.clone(),
+            shutdown.clone(),
+        );
         tokio::spawn(crate::service::billing::run_resumer(
             poller_ctx.clone(),
             Duration::from_secs(30),

@@ -108,6 +108,7 @@ fn principal_from(claims: Claims) -> Result<Principal, AuthError> {
         role,
         scopes,
         entities,
+        expires_at: Some(claims.exp),
     })
 }
 

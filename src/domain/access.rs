@@ -89,6 +89,8 @@ pub struct Principal {
     pub role: Role,
     pub scopes: Vec<Scope>,
     pub entities: EntityAccess,
+    /// When the token expires (Unix seconds); long-lived streams end then.
+    pub expires_at: Option<i64>,
 }
 
 impl Principal {
@@ -99,6 +101,7 @@ impl Principal {
             role: Role::Admin,
             scopes: Scope::ALL.to_vec(),
             entities: EntityAccess::All,
+            expires_at: None,
         }
     }
 
@@ -135,6 +138,7 @@ mod tests {
             role: Role::Partner,
             scopes: vec![Scope::BillingRead],
             entities: EntityAccess::Only(ids),
+            expires_at: None,
         }
     }
 
@@ -145,6 +149,7 @@ mod tests {
             role: Role::Admin,
             scopes: vec![],
             entities: EntityAccess::Only(vec![]),
+            expires_at: None,
         };
         assert!(Scope::ALL.iter().all(|s| admin.has_scope(*s)));
         assert!(admin.can_see(42));

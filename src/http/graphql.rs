@@ -1,12 +1,9 @@
 //! GraphQL over HTTP (POST and GET) and over WebSocket. Authentication
 //! happens here, once, and the principal travels in the request data.
 
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State, WebSocketUpgrade};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -123,35 +120,4 @@ async fn execute(
         .data(principal);
     let response = with_codes(state.schema.execute(request).await);
     Json(response).into_response()
-}
-
-/// graphql-transport-ws (and the legacy protocol). The token comes in the
-/// connection_init payload; a connection without a valid one gets no ack.
-pub async fn websocket(
-    State(state): State<AppState>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            let schema = state.schema.clone();
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let header = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|v| v.as_str());
-                    let principal = state
-                        .keys
-                        .from_header(header)
-                        .map_err(|_| async_graphql::Error::new("invalid or missing token"))?;
-                    let mut data = Data::default();
-                    data.insert(loaders(state.ctx.clone(), principal.clone()));
-                    data.insert(principal);
-                    Ok(data)
-                })
-                .serve()
-        })
-        .into_response()
 }

@@ -2,6 +2,7 @@
 //! the tower-http layers around them.
 
 mod graphql;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -50,7 +51,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/", get(graphiql))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/graphql/ws", get(graphql::websocket))
+        .route("/graphql/ws", get(ws::handler))
         .merge(graphql)
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(limits.body_limit_bytes))

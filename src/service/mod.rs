@@ -7,13 +7,16 @@ pub mod ar;
 pub mod billing;
 pub mod contracts;
 pub mod error;
+pub mod feed;
 pub mod invoices;
 pub mod runs;
 pub mod scheduler;
 pub mod setup;
 
-use sea_orm::DatabaseConnection;
-use tokio::sync::broadcast;
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DbBackend};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::{ServiceError, ServiceResult};
@@ -22,15 +25,15 @@ use crate::domain::access::{Principal, Scope};
 
 /// Contracts per chunk: each chunk is one transaction.
 pub const DEFAULT_CHUNK_SIZE: u64 = 500;
-/// Run updates kept for slow subscribers; a lagging one re-reads the run.
-const RUN_UPDATES_CAPACITY: usize = 1024;
 
-/// What every service needs: the database, the channel that carries
-/// committed run progress, and the tracker of background runs.
+/// What every service needs: the database, the event bus that carries
+/// committed state to subscribers, and the tracker of background runs.
 #[derive(Clone)]
 pub struct Ctx {
     pub db: DatabaseConnection,
-    pub run_updates: broadcast::Sender<entity::billing_run::Model>,
+    pub bus: Arc<crate::events::Bus>,
+    /// Cancelled on shutdown: subscriptions complete, pollers stop.
+    pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
     pub chunk_size: u64,
     /// This process, as the owner of the run leases it takes.
@@ -39,10 +42,11 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(db: DatabaseConnection) -> Self {
-        let (run_updates, _) = broadcast::channel(RUN_UPDATES_CAPACITY);
+        let postgres = db.get_database_backend() == DbBackend::Postgres;
         Ctx {
             db,
-            run_updates,
+            bus: crate::events::Bus::new(postgres),
+            shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             instance: instance_id(),
@@ -51,8 +55,7 @@ impl Ctx {
 
     /// Publishes a run's committed state (call only after commit).
     pub fn publish(&self, run: &entity::billing_run::Model) {
-        // No receiver is fine: nobody is watching.
-        let _ = self.run_updates.send(run.clone());
+        self.bus.committed_run(run);
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn insert_run(
         .await?
         .flatten();
     let seq = last.unwrap_or(0) + 1;
-    Ok(billing_run::ActiveModel {
+    let run = billing_run::ActiveModel {
         legal_entity_id: Set(new.legal_entity_id),
         seq: Set(seq),
         run_number: Set(crate::domain::billing::run_number(seq)),
@@ -73,7 +73,9 @@ pub async fn insert_run(
         ..Default::default()
     }
     .insert(conn)
-    .await?)
+    .await?;
+    crate::events::notify(conn, format!("r:{}", run.id)).await?;
+    Ok(run)
 }
 
 pub async fn active_run(
@@ -227,7 +229,9 @@ pub async fn save_run(
     ] {
         active.reset(column);
     }
-    Ok(active.update(conn).await?)
+    let run = active.update(conn).await?;
+    crate::events::notify(conn, format!("r:{}", run.id)).await?;
+    Ok(run)
 }
 
 fn due(legal_entity_id: i64, as_of: NaiveDate, after_id: i64) -> sea_orm::Select<contract::Entity> {

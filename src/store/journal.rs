@@ -56,7 +56,7 @@ pub async fn audit(
     conn: &impl ConnectionTrait,
     entry: NewAudit<'_>,
 ) -> StoreResult<audit_event::Model> {
-    Ok(audit_event::ActiveModel {
+    let row = audit_event::ActiveModel {
         at: Set(Utc::now()),
         legal_entity_id: Set(entry.legal_entity_id),
         subject_type: Set(entry.subject_type.to_string()),
@@ -67,7 +67,9 @@ pub async fn audit(
         ..Default::default()
     }
     .insert(conn)
-    .await?)
+    .await?;
+    crate::events::notify(conn, format!("a:{}:{}", row.id, row.id)).await?;
+    Ok(row)
 }
 
 pub async fn notify(
@@ -134,11 +136,39 @@ pub async fn audit_events(
         .await?)
 }
 
+/// Audit events after a cursor, oldest first, scoped like [`audit_events`].
+pub async fn audit_after(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+    after: i64,
+    limit: u64,
+) -> StoreResult<Vec<audit_event::Model>> {
+    let mut query = scoped(
+        audit_event::Entity::find(),
+        audit_event::Column::LegalEntityId,
+        principal,
+    )
+    .filter(audit_event::Column::Id.gt(after));
+    if principal.entity_filter().is_some() {
+        query = query.filter(audit_event::Column::LegalEntityId.is_not_null());
+    }
+    if let Some(id) = legal_entity_id {
+        query = query.filter(audit_event::Column::LegalEntityId.eq(id));
+    }
+    Ok(query
+        .order_by_asc(audit_event::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
 /// Outbox events of one entity after a cursor (ids are monotonic).
 pub async fn events_after(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     legal_entity_id: Option<i64>,
+    types: Option<&[String]>,
     after: i64,
     limit: u64,
 ) -> StoreResult<Vec<domain_event::Model>> {
@@ -150,6 +180,9 @@ pub async fn events_after(
     .filter(domain_event::Column::Id.gt(after));
     if let Some(id) = legal_entity_id {
         query = query.filter(domain_event::Column::LegalEntityId.eq(id));
+    }
+    if let Some(types) = types {
+        query = query.filter(domain_event::Column::EventType.is_in(types.iter().cloned()));
     }
     Ok(query
         .order_by_asc(domain_event::Column::Id)

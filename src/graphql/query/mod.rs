@@ -2,6 +2,7 @@
 
 pub mod ar;
 pub mod billing;
+pub mod events;
 pub mod schedule;
 pub mod setup;
 
@@ -11,4 +12,5 @@ pub struct QueryRoot(
     billing::BillingQuery,
     ar::ArQuery,
     schedule::ScheduleQuery,
+    events::EventsQuery,
 );

@@ -88,7 +88,7 @@ impl BillingSubscription {
         let service = ctx.data::<Ctx>()?.clone();
         // Subscribe before reading the current state, so nothing committed
         // in between is missed (at worst it arrives twice).
-        let rx = service.run_updates.subscribe();
+        let rx = service.bus.runs.subscribe();
         let run_id = match run_id {
             None => None,
             Some(id) => Some(parse_id(&id).ok_or(ServiceError::NotFound("billing run"))?),
@@ -119,8 +119,12 @@ impl BillingSubscription {
             first,
             done: false,
         };
-        Ok(stream::unfold(watch, |mut w| async move {
-            w.next().await.map(|run| (BillingRun(run), w))
-        }))
+        let shutdown = watch.ctx.shutdown.clone();
+        let who = watch.principal.clone();
+        let runs = stream::unfold(
+            watch,
+            |mut w| async move { w.next().await.map(|run| (run, w)) },
+        );
+        Ok(super::bounded(runs, &who, shutdown, BillingRun))
     }
 }

@@ -1,6 +1,43 @@
 //! Subscription roots, merged into `SubscriptionRoot`.
 
 pub mod billing;
+pub mod events;
+
+use std::time::Duration;
+
+use futures_util::stream::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::access::Principal;
 
 #[derive(async_graphql::MergedSubscription, Default)]
-pub struct SubscriptionRoot(billing::BillingSubscription);
+pub struct SubscriptionRoot(billing::BillingSubscription, events::EventsSubscription);
+
+/// Ends a subscription's stream when the caller's token expires or the
+/// server shuts down (the client then receives `complete`).
+pub fn bounded<S, T, U>(
+    stream: S,
+    principal: &Principal,
+    shutdown: CancellationToken,
+    map: impl FnMut(T) -> U + Send + 'static,
+) -> impl Stream<Item = U>
+where
+    S: Stream<Item = T> + Send + 'static,
+{
+    let remaining = principal.expires_at.map(|exp| {
+        Duration::from_secs(u64::try_from(exp - chrono::Utc::now().timestamp()).unwrap_or(0))
+    });
+    let end = async move {
+        let expiry = async {
+            match remaining {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = expiry => {}
+            _ = shutdown.cancelled() => {}
+        }
+    };
+    stream.take_until(end).map(map)
+}

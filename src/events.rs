@@ -1,0 +1,267 @@
+//! The event bus: committed run progress, audit events and outbox events,
+//! fanned out to subscribers through bounded broadcasts.
+//!
+//! Two backends behind one `Bus`:
+//! - SQLite (one process): runs are published right after their commit;
+//!   audit and outbox rows are tailed by id (SQLite serialises writers, so
+//!   ids commit in order and a cursor misses nothing).
+//! - PostgreSQL (many replicas): writers call `pg_notify` inside their
+//!   transaction (delivered only on commit, in commit order) and every
+//!   replica's listener re-reads the rows named and broadcasts them. After
+//!   a listener reconnect it re-reads what it may have missed.
+//!
+//! Delivery is at least once; subscribers dedupe by id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use entity::{audit_event, billing_run, domain_event};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// Messages kept per channel for a slow subscriber; one that falls further
+/// behind re-reads from the database instead of silently missing events.
+const CAPACITY: usize = 4096;
+/// The PostgreSQL NOTIFY channel.
+pub const CHANNEL: &str = "billrun_events";
+/// How often the SQLite tail looks for new audit and outbox rows.
+const TAIL_EVERY: Duration = Duration::from_millis(50);
+
+pub struct Bus {
+    pub runs: broadcast::Sender<billing_run::Model>,
+    pub audit: broadcast::Sender<audit_event::Model>,
+    pub domain: broadcast::Sender<domain_event::Model>,
+    /// PostgreSQL: the listener publishes; direct publishing would double.
+    pub via_notify: bool,
+}
+
+impl Bus {
+    pub fn new(via_notify: bool) -> Arc<Self> {
+        Arc::new(Bus {
+            runs: broadcast::channel(CAPACITY).0,
+            audit: broadcast::channel(CAPACITY).0,
+            domain: broadcast::channel(CAPACITY).0,
+            via_notify,
+        })
+    }
+
+    /// A run's state right after its transaction committed.
+    pub fn committed_run(&self, run: &billing_run::Model) {
+        if !self.via_notify {
+            let _ = self.runs.send(run.clone());
+        }
+    }
+}
+
+/// Inside a writing transaction on PostgreSQL: tells every replica, at
+/// commit, which rows to read. A no-op on SQLite.
+pub async fn notify(conn: &impl ConnectionTrait, payload: String) -> Result<(), sea_orm::DbErr> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [CHANNEL.into(), payload.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// Starts the backend that feeds `bus` until `stop`.
+pub fn start(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken) {
+    if db.get_database_backend() == DbBackend::Postgres {
+        tokio::spawn(listen(db, bus, stop));
+    } else {
+        tokio::spawn(tail(db, bus, stop));
+    }
+}
+
+#[derive(Default)]
+struct Cursors {
+    audit: i64,
+    domain: i64,
+}
+
+impl Cursors {
+    async fn at_end(db: &DatabaseConnection) -> Self {
+        let max = |sql: &'static str| async move {
+            db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|row| row.try_get_by_index::<Option<i64>>(0).ok().flatten())
+                .unwrap_or(0)
+        };
+        Cursors {
+            audit: max("SELECT MAX(id) FROM audit_event").await,
+            domain: max("SELECT MAX(id) FROM domain_event").await,
+        }
+    }
+}
+
+/// Publishes audit and outbox rows after the cursors (ids ascending).
+async fn catch_up(
+    db: &DatabaseConnection,
+    bus: &Bus,
+    cursors: &mut Cursors,
+) -> Result<(), sea_orm::DbErr> {
+    loop {
+        let rows = audit_event::Entity::find()
+            .filter(audit_event::Column::Id.gt(cursors.audit))
+            .order_by_asc(audit_event::Column::Id)
+            .limit(1000)
+            .all(db)
+            .await?;
+        let Some(last) = rows.last().map(|r| r.id) else {
+            break;
+        };
+        cursors.audit = last;
+        for row in rows {
+            let _ = bus.audit.send(row);
+        }
+    }
+    loop {
+        let rows = domain_event::Entity::find()
+            .filter(domain_event::Column::Id.gt(cursors.domain))
+            .order_by_asc(domain_event::Column::Id)
+            .limit(1000)
+            .all(db)
+            .await?;
+        let Some(last) = rows.last().map(|r| r.id) else {
+            break;
+        };
+        cursors.domain = last;
+        for row in rows {
+            let _ = bus.domain.send(row);
+        }
+    }
+    Ok(())
+}
+
+async fn tail(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken) {
+    let mut cursors = Cursors::at_end(&db).await;
+    let mut every = tokio::time::interval(TAIL_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        // Nobody listening: nothing to read, but keep the cursors current.
+        if bus.audit.receiver_count() == 0 && bus.domain.receiver_count() == 0 {
+            cursors = Cursors::at_end(&db).await;
+            continue;
+        }
+        if let Err(err) = catch_up(&db, &bus, &mut cursors).await {
+            tracing::warn!(error = %err, "event tail failed; retrying");
+        }
+    }
+}
+
+async fn listen(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken) {
+    let mut cursors = Cursors::at_end(&db).await;
+    loop {
+        let pool = db.get_postgres_connection_pool().clone();
+        let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(err) => {
+                tracing::warn!(error = %err, "event listener cannot connect; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        if let Err(err) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %err, "LISTEN failed; retrying");
+            continue;
+        }
+        // Whatever was committed while nobody listened: re-read it.
+        if let Err(err) = resync(&db, &bus, &mut cursors).await {
+            tracing::warn!(error = %err, "event resync failed");
+        }
+        loop {
+            let notification = tokio::select! {
+                _ = stop.cancelled() => return,
+                n = listener.recv() => n,
+            };
+            match notification {
+                Ok(n) => {
+                    if let Err(err) = deliver(&db, &bus, &mut cursors, n.payload()).await {
+                        tracing::warn!(error = %err, "could not read notified rows");
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "event listener lost its connection; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// After a (re)connect: active runs' current state, and audit and outbox
+/// rows past the cursors.
+async fn resync(
+    db: &DatabaseConnection,
+    bus: &Bus,
+    cursors: &mut Cursors,
+) -> Result<(), sea_orm::DbErr> {
+    let active = billing_run::Entity::find()
+        .filter(billing_run::Column::Status.is_in(["QUEUED", "RUNNING"]))
+        .all(db)
+        .await?;
+    for run in active {
+        let _ = bus.runs.send(run);
+    }
+    catch_up(db, bus, cursors).await
+}
+
+/// Payloads: `r:<run id>`, `a:<first id>:<last id>`, `d:<first id>:<last id>`.
+async fn deliver(
+    db: &DatabaseConnection,
+    bus: &Bus,
+    cursors: &mut Cursors,
+    payload: &str,
+) -> Result<(), sea_orm::DbErr> {
+    let mut parts = payload.split(':');
+    let kind = parts.next().unwrap_or_default();
+    let first: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let last: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(first);
+    match kind {
+        "r" => {
+            if let Some(run) = billing_run::Entity::find_by_id(first).one(db).await? {
+                let _ = bus.runs.send(run);
+            }
+        }
+        "a" => {
+            let rows = audit_event::Entity::find()
+                .filter(audit_event::Column::Id.between(first, last))
+                .order_by_asc(audit_event::Column::Id)
+                .all(db)
+                .await?;
+            for row in rows {
+                cursors.audit = cursors.audit.max(row.id);
+                let _ = bus.audit.send(row);
+            }
+        }
+        "d" => {
+            let rows = domain_event::Entity::find()
+                .filter(domain_event::Column::Id.between(first, last))
+                .order_by_asc(domain_event::Column::Id)
+                .all(db)
+                .await?;
+            for row in rows {
+                cursors.domain = cursors.domain.max(row.id);
+                let _ = bus.domain.send(row);
+            }
+        }
+        other => tracing::debug!(kind = other, "unknown notification"),
+    }
+    Ok(())
+}

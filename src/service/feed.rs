@@ -1,0 +1,44 @@
+//! Reading the audit trail and the outbox after a cursor: what catch-up
+//! queries and subscriptions replay before going live.
+
+use entity::{audit_event, domain_event};
+
+use super::{require, Ctx, ServiceError, ServiceResult};
+use crate::domain::access::{Principal, Scope};
+use crate::store::journal;
+
+pub const MAX_PAGE: u64 = 500;
+
+fn limit(first: Option<i32>) -> ServiceResult<u64> {
+    match first {
+        None => Ok(MAX_PAGE),
+        Some(n) if n < 0 => Err(ServiceError::bad_input("first", "must not be negative")),
+        Some(n) => Ok(u64::try_from(n).unwrap_or(0).clamp(1, MAX_PAGE)),
+    }
+}
+
+/// Outbox events after `after` (ids are monotonic), oldest first.
+pub async fn domain_events(
+    ctx: &Ctx,
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+    types: Option<&[String]>,
+    after: i64,
+    first: Option<i32>,
+) -> ServiceResult<Vec<domain_event::Model>> {
+    require(principal, Scope::EventsRead)?;
+    let limit = limit(first)?;
+    Ok(journal::events_after(&ctx.db, principal, legal_entity_id, types, after, limit).await?)
+}
+
+pub async fn audit_events(
+    ctx: &Ctx,
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+    after: i64,
+    first: Option<i32>,
+) -> ServiceResult<Vec<audit_event::Model>> {
+    require(principal, Scope::BillingRead)?;
+    let limit = limit(first)?;
+    Ok(journal::audit_after(&ctx.db, principal, legal_entity_id, after, limit).await?)
+}
