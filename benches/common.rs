@@ -67,6 +67,7 @@ pub async fn connect(db: &BenchDb) -> anyhow::Result<DatabaseConnection> {
     let args = DbArgs {
         database_url: db.url.clone(),
         db_pool_size: 4,
+        db_statement_timeout_secs: 0,
         sqlite_busy_timeout_ms: 30_000,
     };
     let conn = billrun::db::connect(&args).await?;

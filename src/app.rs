@@ -25,27 +25,53 @@ pub struct Application {
 pub fn resolve_keys(
     jwt_secret: Option<&str>,
     database_url: &str,
+    public_keys: &[String],
+    jwks: Option<&std::path::Path>,
+    claims: &crate::config::ClaimArgs,
 ) -> anyhow::Result<(JwtKeys, bool)> {
-    if let Some(secret) = jwt_secret.filter(|s| !s.is_empty()) {
-        return Ok((JwtKeys::hs256(secret.as_bytes())?, false));
-    }
-    if !db::is_sqlite(database_url) {
-        anyhow::bail!("BILLRUN_JWT_SECRET is required with PostgreSQL (at least 32 bytes)");
-    }
-    let secret = match db::sqlite_file(database_url) {
-        Some(file) => auth::load_or_create_secret(&auth::secret_file(&file))?,
+    let configured_public = !public_keys.iter().all(|k| k.trim().is_empty()) || jwks.is_some();
+    let (mut keys, dev) = match jwt_secret.filter(|s| !s.is_empty()) {
+        Some(secret) => (JwtKeys::hs256(secret.as_bytes())?, false),
+        None if configured_public => (JwtKeys::public_only(), false),
+        None if !db::is_sqlite(database_url) => {
+            anyhow::bail!(
+                "PostgreSQL needs a configured key: BILLRUN_JWT_SECRET (32+ bytes) or public keys"
+            )
+        }
         None => {
-            // An in-memory database: the secret lives as long as the process.
-            use rand::RngCore;
-            let mut bytes = [0u8; 32];
-            rand::thread_rng().fill_bytes(&mut bytes);
-            hex::encode(bytes)
+            let secret = match db::sqlite_file(database_url) {
+                Some(file) => auth::load_or_create_secret(&auth::secret_file(&file))?,
+                None => {
+                    // An in-memory database: the secret lives as long as the process.
+                    use rand::RngCore;
+                    let mut bytes = [0u8; 32];
+                    rand::thread_rng().fill_bytes(&mut bytes);
+                    hex::encode(bytes)
+                }
+            };
+            (JwtKeys::hs256(secret.as_bytes())?, true)
         }
     };
-    Ok((JwtKeys::hs256(secret.as_bytes())?, true))
+    for spec in public_keys.iter().filter(|k| !k.trim().is_empty()) {
+        let (kid, alg, key) = auth::parse_public_key(spec.trim())?;
+        keys = keys.with_public_key(kid, alg, key);
+    }
+    if let Some(path) = jwks {
+        for (kid, alg, key) in auth::parse_jwks(path)? {
+            keys = keys.with_public_key(kid, alg, key);
+        }
+    }
+    Ok((
+        keys.with_issuer_audience(claims.jwt_issuer.clone(), claims.jwt_audience.clone()),
+        dev,
+    ))
 }
 
-pub fn admin_token(keys: &JwtKeys, ttl_secs: i64) -> anyhow::Result<String> {
+pub fn admin_token(
+    keys: &JwtKeys,
+    ttl_secs: i64,
+    claims: &crate::config::ClaimArgs,
+) -> anyhow::Result<String> {
     keys.mint(&auth::Claims {
         sub: "dev-admin".into(),
         exp: chrono::Utc::now().timestamp() + ttl_secs,
@@ -56,12 +82,20 @@ pub fn admin_token(keys: &JwtKeys, ttl_secs: i64) -> anyhow::Result<String> {
             .map(|s| s.as_str().to_string())
             .collect(),
         legal_entities: vec!["*".into()],
+        iss: claims.jwt_issuer.clone(),
+        aud: claims.jwt_audience.clone(),
     })
 }
 
 impl Application {
     pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
-        let (keys, dev_secret) = resolve_keys(args.jwt_secret.as_deref(), &args.db.database_url)?;
+        let (keys, dev_secret) = resolve_keys(
+            args.jwt_secret.as_deref(),
+            &args.db.database_url,
+            &args.jwt_public_keys,
+            args.jwt_jwks_file.as_deref(),
+            &args.claims,
+        )?;
         let conn = db::connect(&args.db).await?;
         db::migrate(&conn).await?;
         let mut ctx = Ctx::new(conn);
@@ -76,7 +110,7 @@ impl Application {
             tracing::info!(resumed, "resumed unfinished billing runs");
         }
         if dev_secret {
-            let token = admin_token(&keys, 7 * 86_400)?;
+            let token = admin_token(&keys, 7 * 86_400, &args.claims)?;
             tracing::info!("development admin token (7 days): {token}");
             println!(
                 "\nPaste into GraphiQL's headers: {{\"Authorization\": \"Bearer {token}\"}}\n"
@@ -93,6 +127,8 @@ impl Application {
             schema: graphql::build_schema(Some(ctx.clone())),
             ctx,
             keys,
+            limiter: http::limiter(args.rate_limit_per_minute),
+            introspection: args.introspection,
         };
         let limits = HttpLimits {
             body_limit_bytes: args.body_limit_bytes,

@@ -1,6 +1,7 @@
 //! JWT → [`Principal`]. HS256 with the configured secret; the algorithm is
 //! pinned by the key, never read from the token header (RFC 8725).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -14,7 +15,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 const LEEWAY_SECS: u64 = 30;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub exp: i64,
@@ -25,6 +26,10 @@ pub struct Claims {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub legal_entities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +40,90 @@ pub enum AuthError {
     Invalid,
 }
 
+/// Largest token accepted; anything longer is refused before parsing.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Largest `kid` looked up.
+const MAX_KID_BYTES: usize = 128;
+
+/// The keys tokens may be signed with. Each key has exactly one algorithm,
+/// chosen by configuration, never by the token: a token names its key by
+/// `kid` (public keys) or carries none (the HS256 secret), and its `alg`
+/// must equal the key's. `jku`, `x5u`, `x5c` and embedded `jwk` headers are
+/// refused: no key is ever fetched or built from a token.
 #[derive(Clone)]
 pub struct JwtKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    secret: Option<(EncodingKey, DecodingKey)>,
+    public: HashMap<String, (Algorithm, DecodingKey)>,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+/// One configured public key: `kid=ALG:path/to/key.pem`.
+pub fn parse_public_key(spec: &str) -> anyhow::Result<(String, Algorithm, DecodingKey)> {
+    let (kid, rest) = spec
+        .split_once('=')
+        .with_context(|| format!("public key {spec:?}: expected kid=ALG:path"))?;
+    let (alg, path) = rest
+        .split_once(':')
+        .with_context(|| format!("public key {spec:?}: expected kid=ALG:path"))?;
+    let alg: Algorithm = alg
+        .parse()
+        .map_err(|_| anyhow::anyhow!("public key {kid}: unknown algorithm {alg}"))?;
+    let pem = std::fs::read(path).with_context(|| format!("Failed to read public key {path}"))?;
+    let key = match alg {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => DecodingKey::from_rsa_pem(&pem),
+        Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(&pem),
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem),
+        _ => anyhow::bail!("public key {kid}: {alg:?} is not a public-key algorithm"),
+    }
+    .with_context(|| format!("public key {kid}: not a valid {alg:?} PEM public key"))?;
+    Ok((kid.to_string(), alg, key))
+}
+
+/// Keys of a JWKS file; each needs a `kid` and gets one algorithm (its
+/// `alg`, or the usual one for its key type).
+pub fn parse_jwks(path: &Path) -> anyhow::Result<Vec<(String, Algorithm, DecodingKey)>> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("Failed to read {}", path.display()))?;
+    let set: JwkSet =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a JWKS", path.display()))?;
+    let mut out = Vec::new();
+    for jwk in &set.keys {
+        let kid = jwk
+            .common
+            .key_id
+            .clone()
+            .context("every JWKS key needs a kid")?;
+        let alg = match &jwk.common.key_algorithm {
+            Some(a) => a
+                .to_string()
+                .parse::<Algorithm>()
+                .map_err(|_| anyhow::anyhow!("key {kid}: unusable alg {a:?}"))?,
+            None => match &jwk.algorithm {
+                AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                    Algorithm::ES256
+                }
+                AlgorithmParameters::EllipticCurve(_) => Algorithm::ES384,
+                AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+                _ => anyhow::bail!(
+                    "key {kid}: symmetric or unknown key types do not belong in a JWKS"
+                ),
+            },
+        };
+        if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+            anyhow::bail!("key {kid}: HMAC keys do not belong in a JWKS");
+        }
+        let key = DecodingKey::from_jwk(jwk).with_context(|| format!("key {kid} is not usable"))?;
+        out.push((kid, alg, key));
+    }
+    Ok(out)
 }
 
 impl JwtKeys {
@@ -47,20 +131,90 @@ impl JwtKeys {
         if secret.len() < MIN_SECRET_BYTES {
             anyhow::bail!("the JWT secret must be at least {MIN_SECRET_BYTES} bytes");
         }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
         Ok(JwtKeys {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
+            secret: Some((
+                EncodingKey::from_secret(secret),
+                DecodingKey::from_secret(secret),
+            )),
+            public: HashMap::new(),
+            issuer: None,
+            audience: None,
         })
     }
 
+    /// No HS256 secret: public keys only.
+    pub fn public_only() -> Self {
+        JwtKeys {
+            secret: None,
+            public: HashMap::new(),
+            issuer: None,
+            audience: None,
+        }
+    }
+
+    pub fn with_public_key(mut self, kid: String, alg: Algorithm, key: DecodingKey) -> Self {
+        self.public.insert(kid, (alg, key));
+        self
+    }
+
+    /// `iss` and `aud` are then required and checked.
+    pub fn with_issuer_audience(
+        mut self,
+        issuer: Option<String>,
+        audience: Option<String>,
+    ) -> Self {
+        self.issuer = issuer.filter(|s| !s.is_empty());
+        self.audience = audience.filter(|s| !s.is_empty());
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secret.is_none() && self.public.is_empty()
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        if let Some(iss) = &self.issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        match &self.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        validation
+    }
+
     pub fn decode(&self, token: &str) -> Result<Principal, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Invalid);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        if header.jku.is_some()
+            || header.x5u.is_some()
+            || header.jwk.is_some()
+            || header.x5c.is_some()
+        {
+            return Err(AuthError::Invalid);
+        }
+        let (alg, key) = match &header.kid {
+            Some(kid) if kid.len() <= MAX_KID_BYTES => self.public.get(kid).map(|(a, k)| (*a, k)),
+            Some(_) => None,
+            None => self.secret.as_ref().map(|(_, k)| (Algorithm::HS256, k)),
+        }
+        .ok_or(AuthError::Invalid)?;
+        if header.alg != alg {
+            return Err(AuthError::Invalid);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation(alg))
             .map_err(|_| AuthError::Invalid)?;
         principal_from(data.claims)
     }
@@ -75,8 +229,13 @@ impl JwtKeys {
         self.decode(token.trim())
     }
 
+    /// Signs with the HS256 secret (development tokens).
     pub fn mint(&self, claims: &Claims) -> anyhow::Result<String> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+        let (encoding, _) = self
+            .secret
+            .as_ref()
+            .context("no HS256 secret is configured")?;
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, encoding)
             .context("Failed to sign the token")
     }
 }
@@ -174,6 +333,10 @@ pub fn parse_ttl(value: &str) -> anyhow::Result<i64> {
 }
 
 #[cfg(test)]
+#[path = "auth_tests.rs"]
+mod key_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -189,6 +352,8 @@ mod tests {
             role: role.into(),
             scopes: vec!["billing:read".into()],
             legal_entities: vec!["3".into()],
+            iss: None,
+            aud: None,
         }
     }
 

@@ -47,7 +47,13 @@ pub async fn run() -> anyhow::Result<()> {
             for scope in &args.scopes {
                 scope.parse::<Scope>().map_err(anyhow::Error::msg)?;
             }
-            let (keys, _) = app::resolve_keys(args.jwt_secret.as_deref(), &args.db.database_url)?;
+            let (keys, _) = app::resolve_keys(
+                args.jwt_secret.as_deref(),
+                &args.db.database_url,
+                &[],
+                None,
+                &args.claims,
+            )?;
             let scopes = if args.scopes.is_empty() && role == Role::Admin {
                 Scope::ALL.iter().map(|s| s.as_str().to_string()).collect()
             } else {
@@ -61,6 +67,8 @@ pub async fn run() -> anyhow::Result<()> {
                 role: role.to_string(),
                 scopes,
                 legal_entities: args.legal_entities.clone(),
+                iss: args.claims.jwt_issuer.clone(),
+                aud: args.claims.jwt_audience.clone(),
             })?;
             println!("{token}");
             Ok(())

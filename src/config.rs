@@ -44,9 +44,20 @@ pub struct DbArgs {
     /// Maximum connections in the pool (PostgreSQL; SQLite uses it too).
     #[arg(long, env = "BILLRUN_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
+    /// PostgreSQL cancels any statement running longer than this, in
+    /// seconds (0: no limit), so a slow query cannot hold a connection.
+    #[arg(long, env = "BILLRUN_DB_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
+    pub db_statement_timeout_secs: u64,
     /// How long a SQLite writer waits for the lock before failing, in ms.
     #[arg(long, env = "BILLRUN_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 10_000)]
     pub sqlite_busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Introspection {
+    All,
+    Staff,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,6 +77,15 @@ pub struct ServeArgs {
     /// secret is created beside the database file.
     #[arg(long, env = "BILLRUN_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Public keys for RS256/ES256/EdDSA tokens, comma-separated
+    /// `kid=ALG:path.pem` (tokens name their key by `kid`).
+    #[arg(long, env = "BILLRUN_JWT_PUBLIC_KEYS", value_delimiter = ',')]
+    pub jwt_public_keys: Vec<String>,
+    /// A JWKS file of public keys (each with a `kid`).
+    #[arg(long, env = "BILLRUN_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub claims: ClaimArgs,
     /// Origins allowed by CORS, comma-separated (none: same-origin only).
     #[arg(long, env = "BILLRUN_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -75,6 +95,12 @@ pub struct ServeArgs {
     /// Requests running longer than this are cancelled (408), in seconds.
     #[arg(long, env = "BILLRUN_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// Requests per minute per token subject (0: no limit); excess gets 429.
+    #[arg(long, env = "BILLRUN_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
+    pub rate_limit_per_minute: u32,
+    /// Who may introspect the schema: all, staff (ADMIN and ACCOUNTANT) or off.
+    #[arg(long, env = "BILLRUN_INTROSPECTION", value_enum, default_value_t = Introspection::Staff)]
+    pub introspection: Introspection,
     /// Log format.
     #[arg(long, env = "BILLRUN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -87,6 +113,15 @@ pub struct ServeArgs {
     /// Seed the demo data when the database is empty.
     #[arg(long, env = "BILLRUN_DEMO", default_value_t = false)]
     pub demo: bool,
+}
+
+/// `iss` and `aud`: when set, tokens must carry exactly these.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClaimArgs {
+    #[arg(long, env = "BILLRUN_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    #[arg(long, env = "BILLRUN_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -112,6 +147,8 @@ pub struct TokenArgs {
     /// HS256 secret (defaults to the one `serve` created beside a SQLite file).
     #[arg(long, env = "BILLRUN_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    #[command(flatten)]
+    pub claims: ClaimArgs,
     /// ADMIN, ACCOUNTANT or PARTNER.
     #[arg(long, default_value = "ADMIN")]
     pub role: String,

@@ -35,6 +35,9 @@ pub async fn connect(args: &DbArgs) -> anyhow::Result<DatabaseConnection> {
                 .busy_timeout(busy)
                 .foreign_keys(true)
         });
+    if args.db_statement_timeout_secs > 0 && !is_sqlite(&args.database_url) {
+        options.statement_timeout(Duration::from_secs(args.db_statement_timeout_secs));
+    }
     Database::connect(options)
         .await
         .with_context(|| format!("Failed to connect to {}", redact(&args.database_url)))

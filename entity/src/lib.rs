@@ -10,6 +10,7 @@ pub mod contract;
 pub mod contract_line;
 pub mod customer;
 pub mod domain_event;
+pub mod idempotency_key;
 pub mod invoice;
 pub mod invoice_line;
 pub mod invoice_number_sequence;

@@ -215,6 +215,18 @@ CREATE TABLE scheduled_job (
 );
 CREATE INDEX scheduled_job_due ON scheduled_job (next_run_at) WHERE enabled;
 
+CREATE TABLE idempotency_key (
+    id {ID},
+    subject TEXT NOT NULL,
+    idem_key TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result TEXT,
+    created_at {TS} NOT NULL,
+    UNIQUE (subject, idem_key)
+);
+
 CREATE TABLE notification (
     id {ID},
     legal_entity_id BIGINT REFERENCES legal_entity(id),
@@ -226,7 +238,7 @@ CREATE TABLE notification (
 "#;
 
 const DOWN: &str = r#"
-DROP TABLE notification; DROP TABLE scheduled_job; DROP TABLE billing_agent_config;
+DROP TABLE notification; DROP TABLE idempotency_key; DROP TABLE scheduled_job; DROP TABLE billing_agent_config;
 DROP TABLE invoice_number_sequence; DROP TABLE domain_event; DROP TABLE audit_event;
 DROP TABLE payment; DROP TABLE invoice_line; DROP TABLE invoice; DROP TABLE billing_run;
 DROP TABLE contract_line; DROP TABLE contract; DROP TABLE tax_code; DROP TABLE customer;

@@ -5,7 +5,8 @@
 use async_graphql::{Context, Guard};
 
 use crate::domain::access::{Principal, Scope};
-use crate::service::ServiceError;
+use crate::service::{Ctx, ServiceError};
+use crate::store::journal;
 
 pub struct Needs(pub Scope);
 
@@ -13,10 +14,26 @@ impl Guard for Needs {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
         let principal = principal(ctx)?;
         if principal.has_scope(self.0) {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden(self.0.as_str()).into())
+            return Ok(());
         }
+        // The attempt is audited (nothing else is written).
+        if let Ok(service) = ctx.data::<Ctx>() {
+            let field = ctx.field().name().to_string();
+            let entry = journal::NewAudit {
+                legal_entity_id: None,
+                subject_type: "Access",
+                subject_id: field.clone(),
+                action: "ACCESS_DENIED",
+                actor: &principal.subject,
+                details: Some(
+                    serde_json::json!({ "field": field, "missingScope": self.0.as_str() }),
+                ),
+            };
+            if let Err(err) = journal::audit(&service.db, entry).await {
+                tracing::warn!(error = %err, "could not audit a denied request");
+            }
+        }
+        Err(ServiceError::Forbidden(self.0.as_str()).into())
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod guard;
+pub mod idempotent;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
@@ -48,4 +49,75 @@ pub fn sdl() -> String {
             .sorted_arguments()
             .sorted_enum_items(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every root field declares what it needs with a guard next to it: a
+    /// query, mutation or subscription field without one fails here.
+    #[test]
+    fn every_root_field_declares_its_guard() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/graphql");
+        let mut checked = 0;
+        for dir in ["query", "mutation", "subscription"] {
+            for entry in std::fs::read_dir(root.join(dir))
+                .expect("roots folder")
+                .flatten()
+            {
+                let path = entry.path();
+                let text = std::fs::read_to_string(&path).expect("source");
+                let lines: Vec<&str> = text.lines().collect();
+                let mut in_root = false;
+                for (i, line) in lines.iter().enumerate() {
+                    let t = line.trim();
+                    if t == "#[Object]" || t == "#[Subscription]" {
+                        in_root = true;
+                    } else if line.starts_with('}') {
+                        in_root = false;
+                    } else if in_root && t.starts_with("async fn ") {
+                        // The attributes and doc comments right above the fn.
+                        let above: Vec<&str> = lines[..i]
+                            .iter()
+                            .rev()
+                            .take_while(|l| {
+                                let l = l.trim();
+                                !(l.is_empty()
+                                    || l.ends_with('}')
+                                    || l.ends_with(';')
+                                    || l.ends_with('{'))
+                            })
+                            .copied()
+                            .collect();
+                        assert!(
+                            above.iter().any(|l| l.contains("guard = ")),
+                            "{}: `{t}` has no #[graphql(guard = ...)]",
+                            path.display()
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        // The scan saw every root field of the schema.
+        let sdl = super::sdl();
+        let doc = async_graphql::parser::parse_schema(&sdl).expect("SDL parses");
+        let roots = ["QueryRoot", "MutationRoot", "SubscriptionRoot"];
+        let fields: usize = doc
+            .definitions
+            .iter()
+            .filter_map(|d| match d {
+                async_graphql::parser::types::TypeSystemDefinition::Type(t) => Some(&t.node),
+                _ => None,
+            })
+            .filter(|t| roots.contains(&t.name.node.as_str()))
+            .map(|t| match &t.kind {
+                async_graphql::parser::types::TypeKind::Object(o) => o.fields.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(
+            checked, fields,
+            "every root field of the schema was checked"
+        );
+    }
 }

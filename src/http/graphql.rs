@@ -10,7 +10,8 @@ use axum::Json;
 
 use super::{json_error, AppState};
 use crate::auth::AuthError;
-use crate::domain::access::Principal;
+use crate::config::Introspection;
+use crate::domain::access::{Principal, Role};
 use crate::graphql::error::{with_codes, BAD_USER_INPUT, UNAUTHENTICATED};
 use crate::graphql::loaders::loaders;
 
@@ -46,6 +47,10 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
                 BAD_USER_INPUT,
             )
         }
+    };
+    let request = match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        Some(key) => request.data(crate::graphql::idempotent::HeaderKey(key.to_string())),
+        None => request,
     };
     execute(&state, principal, request).await
 }
@@ -115,6 +120,31 @@ async fn execute(
     principal: Principal,
     request: async_graphql::Request,
 ) -> Response {
+    if let Some(limiter) = &state.limiter {
+        if limiter.check_key(&principal.subject).is_err() {
+            let mut response = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate limit exceeded; retry later",
+                "RATE_LIMITED",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return response;
+        }
+    }
+    // Partners integrate against the published contract; the live schema
+    // is for staff unless configured otherwise. `__typename` always works.
+    let introspect = match state.introspection {
+        Introspection::All => true,
+        Introspection::Staff => principal.role != Role::Partner,
+        Introspection::Off => false,
+    };
+    let request = if introspect {
+        request
+    } else {
+        request.disable_introspection()
+    };
     let request = request
         .data(loaders(state.ctx.clone(), principal.clone()))
         .data(principal);

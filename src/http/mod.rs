@@ -26,11 +26,21 @@ use crate::graphql::error::{error_body, BAD_USER_INPUT, INTERNAL, NOT_FOUND};
 use crate::graphql::AppSchema;
 use crate::service::Ctx;
 
+/// Requests per token subject; in memory, per replica.
+pub type Limiter = governor::DefaultKeyedRateLimiter<String>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
     pub ctx: Ctx,
     pub keys: JwtKeys,
+    pub limiter: Option<std::sync::Arc<Limiter>>,
+    pub introspection: crate::config::Introspection,
+}
+
+pub fn limiter(per_minute: u32) -> Option<std::sync::Arc<Limiter>> {
+    let quota = governor::Quota::per_minute(std::num::NonZeroU32::new(per_minute)?);
+    Some(std::sync::Arc::new(governor::RateLimiter::keyed(quota)))
 }
 
 pub struct HttpLimits {

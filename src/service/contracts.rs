@@ -202,3 +202,12 @@ pub async fn contracts(
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok((rows, more))
 }
+
+pub async fn contract(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<Option<entity::contract::Model>> {
+    require(principal, Scope::BillingRead)?;
+    Ok(contract::find_many(&ctx.db, principal, &[id]).await?.pop())
+}

@@ -8,6 +8,7 @@ pub mod billing;
 pub mod contracts;
 pub mod error;
 pub mod feed;
+pub mod idempotency;
 pub mod invoices;
 pub mod runs;
 pub mod scheduler;

@@ -32,6 +32,17 @@ pub async fn billing_run(
     Ok(runs::find_run(&ctx.db, principal, id).await?)
 }
 
+pub async fn runs_by_ids(
+    ctx: &Ctx,
+    principal: &Principal,
+    ids: &[i64],
+) -> ServiceResult<Vec<billing_run::Model>> {
+    require(principal, Scope::BillingRead)?;
+    let mut rows = runs::find_runs(&ctx.db, principal, ids).await?;
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
 pub async fn run_invoices(
     ctx: &Ctx,
     principal: &Principal,

@@ -59,13 +59,19 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         db: DbArgs {
             database_url: database_url.into(),
             db_pool_size: 5,
+            db_statement_timeout_secs: 30,
             sqlite_busy_timeout_ms: 10_000,
         },
         jwt_secret: Some(SECRET.into()),
+        jwt_public_keys: vec![],
+        jwt_jwks_file: None,
+        claims: Default::default(),
         cors_origins: vec!["http://allowed.example".into()],
         body_limit_bytes: 1024 * 1024,
         request_timeout_secs: 30,
         log_format: LogFormat::Text,
+        rate_limit_per_minute: 0,
+        introspection: billrun::config::Introspection::Staff,
         run_chunk_size: 500,
         scheduler_poll_secs: 0,
         demo: false,
@@ -115,6 +121,8 @@ pub fn token_with(edit: impl FnOnce(&mut Claims)) -> String {
         role: "ADMIN".into(),
         scopes: vec![],
         legal_entities: vec!["*".into()],
+        iss: None,
+        aud: None,
     };
     edit(&mut claims);
     JwtKeys::hs256(SECRET.as_bytes())

@@ -373,6 +373,8 @@ async fn missing_and_invalid_tokens_are_unauthenticated() {
             role: "ADMIN".into(),
             scopes: vec![],
             legal_entities: vec!["*".into()],
+            iss: None,
+            aud: None,
         })
         .expect("mint");
     for (name, tok) in [

@@ -4,6 +4,7 @@ use async_graphql::{Context, InputObject, MaybeUndefined, Object, ID};
 
 use crate::domain::access::{Role, Scope};
 use crate::graphql::guard::{principal, Needs};
+use crate::graphql::idempotent;
 use crate::graphql::scalars::{Date, Dec};
 use crate::graphql::types::agent::{
     BillingAgentConfig, InvoicePreview, NotificationLevel, TriggerBillingRunPayload,
@@ -11,7 +12,7 @@ use crate::graphql::types::agent::{
 use crate::graphql::types::billing::{BillingRun, Invoice};
 use crate::graphql::types::parse_id;
 use crate::service::billing::{self, TriggerSource};
-use crate::service::{agent, ar, invoices, Ctx, ServiceError};
+use crate::service::{agent, ar, invoices, runs, Ctx, ServiceError};
 
 #[derive(InputObject)]
 pub struct TriggerBillingRunInput {
@@ -48,11 +49,15 @@ pub struct BillingMutation;
 
 #[Object]
 impl BillingMutation {
-    #[graphql(guard = "Needs(Scope::BillingRun)")]
+    #[graphql(guard = "Needs(Scope::BillingRun)", complexity = 100)]
     async fn trigger_billing_run(
         &self,
         ctx: &Context<'_>,
         input: TriggerBillingRunInput,
+        #[graphql(
+            desc = "Retrying with the same key returns the first runs and starts nothing new (the Idempotency-Key header works too)."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<TriggerBillingRunPayload> {
         let principal = principal(ctx)?;
         let legal_entity_id = match &input.legal_entity_id {
@@ -65,8 +70,9 @@ impl BillingMutation {
         } else {
             TriggerSource::Manual
         };
-        let outcome = billing::trigger(
-            ctx.data::<Ctx>()?,
+        let service = ctx.data::<Ctx>()?;
+        let work = billing::trigger(
+            service,
             principal,
             billing::TriggerInput {
                 legal_entity_id,
@@ -75,6 +81,20 @@ impl BillingMutation {
                 wait: input.wait.unwrap_or(false),
             },
             source,
+        );
+        let outcome = idempotent::once(
+            ctx,
+            idempotency_key,
+            "triggerBillingRun",
+            work,
+            |o| serde_json::json!(o.runs.iter().map(|r| r.id).collect::<Vec<_>>()).to_string(),
+            |ids| async move {
+                let ids: Vec<i64> = serde_json::from_str(&ids).unwrap_or_default();
+                Ok(billing::TriggerOutcome {
+                    runs: runs::runs_by_ids(service, principal, &ids).await?,
+                    previews: Vec::new(),
+                })
+            },
         )
         .await?;
         Ok(TriggerBillingRunPayload {
@@ -83,7 +103,7 @@ impl BillingMutation {
         })
     }
 
-    #[graphql(guard = "Needs(Scope::BillingRun)")]
+    #[graphql(guard = "Needs(Scope::BillingRun)", complexity = 100)]
     async fn post_invoice(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Invoice> {
         let id = parse_id(&id).ok_or(ServiceError::NotFound("invoice"))?;
         Ok(Invoice(
@@ -91,7 +111,7 @@ impl BillingMutation {
         ))
     }
 
-    #[graphql(guard = "Needs(Scope::BillingRun)")]
+    #[graphql(guard = "Needs(Scope::BillingRun)", complexity = 100)]
     async fn void_invoice(
         &self,
         ctx: &Context<'_>,
@@ -105,11 +125,15 @@ impl BillingMutation {
     }
 
     /// Records a payment; refused when it exceeds the amount due.
-    #[graphql(guard = "Needs(Scope::BillingRun)")]
+    #[graphql(guard = "Needs(Scope::BillingRun)", complexity = 100)]
     async fn record_payment(
         &self,
         ctx: &Context<'_>,
         input: RecordPaymentInput,
+        #[graphql(
+            desc = "Retrying with the same key returns the first result and records nothing new (the Idempotency-Key header works too)."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<Invoice> {
         let invoice_id = parse_id(&input.invoice_id).ok_or(ServiceError::NotFound("invoice"))?;
         let input = ar::RecordPayment {
@@ -118,12 +142,25 @@ impl BillingMutation {
             received_on: input.received_on.0,
             reference: input.reference,
         };
-        Ok(Invoice(
-            ar::record_payment(ctx.data::<Ctx>()?, principal(ctx)?, input).await?,
-        ))
+        let (service, caller) = (ctx.data::<Ctx>()?, principal(ctx)?);
+        let invoice = idempotent::once(
+            ctx,
+            idempotency_key,
+            "recordPayment",
+            ar::record_payment(service, caller, input),
+            |i| i.id.to_string(),
+            |id| async move {
+                let id = id.parse::<i64>().unwrap_or_default();
+                invoices::invoice(service, caller, id)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound("invoice").into())
+            },
+        )
+        .await?;
+        Ok(Invoice(invoice))
     }
 
-    #[graphql(guard = "Needs(Scope::ConfigWrite)")]
+    #[graphql(guard = "Needs(Scope::ConfigWrite)", complexity = 100)]
     async fn update_billing_agent_config(
         &self,
         ctx: &Context<'_>,

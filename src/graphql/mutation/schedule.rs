@@ -35,7 +35,7 @@ pub struct ScheduleMutation;
 
 #[Object]
 impl ScheduleMutation {
-    #[graphql(guard = "Needs(Scope::ConfigWrite)")]
+    #[graphql(guard = "Needs(Scope::ConfigWrite)", complexity = 100)]
     async fn create_scheduled_job(
         &self,
         ctx: &Context<'_>,
@@ -52,7 +52,7 @@ impl ScheduleMutation {
         Ok(ScheduledJob(job))
     }
 
-    #[graphql(guard = "Needs(Scope::ConfigWrite)")]
+    #[graphql(guard = "Needs(Scope::ConfigWrite)", complexity = 100)]
     async fn update_scheduled_job(
         &self,
         ctx: &Context<'_>,
@@ -76,7 +76,7 @@ impl ScheduleMutation {
         Ok(ScheduledJob(job))
     }
 
-    #[graphql(guard = "Needs(Scope::ConfigWrite)")]
+    #[graphql(guard = "Needs(Scope::ConfigWrite)", complexity = 100)]
     async fn delete_scheduled_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
         let id = parse_id(&id).ok_or(ServiceError::NotFound("scheduled job"))?;
         Ok(scheduler::delete_job(ctx.data::<Ctx>()?, principal(ctx)?, id).await?)

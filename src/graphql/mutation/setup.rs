@@ -4,6 +4,7 @@ use async_graphql::{Context, InputObject, Object, ID};
 
 use crate::domain::access::Scope;
 use crate::graphql::guard::{principal, Needs};
+use crate::graphql::idempotent;
 use crate::graphql::scalars::{Date, Dec};
 use crate::graphql::types::contract::{BillingInterval, BillingTiming, Contract};
 use crate::graphql::types::parse_id;
@@ -63,7 +64,7 @@ pub struct SetupMutation;
 
 #[Object]
 impl SetupMutation {
-    #[graphql(guard = "Needs(Scope::ConfigWrite)")]
+    #[graphql(guard = "Needs(Scope::ConfigWrite)", complexity = 100)]
     async fn create_legal_entity(
         &self,
         ctx: &Context<'_>,
@@ -81,7 +82,7 @@ impl SetupMutation {
         ))
     }
 
-    #[graphql(guard = "Needs(Scope::ContractsWrite)")]
+    #[graphql(guard = "Needs(Scope::ContractsWrite)", complexity = 100)]
     async fn create_customer(
         &self,
         ctx: &Context<'_>,
@@ -99,7 +100,7 @@ impl SetupMutation {
         ))
     }
 
-    #[graphql(guard = "Needs(Scope::ContractsWrite)")]
+    #[graphql(guard = "Needs(Scope::ContractsWrite)", complexity = 100)]
     async fn create_tax_code(
         &self,
         ctx: &Context<'_>,
@@ -115,11 +116,15 @@ impl SetupMutation {
         ))
     }
 
-    #[graphql(guard = "Needs(Scope::ContractsWrite)")]
+    #[graphql(guard = "Needs(Scope::ContractsWrite)", complexity = 100)]
     async fn create_contract(
         &self,
         ctx: &Context<'_>,
         input: CreateContractInput,
+        #[graphql(
+            desc = "Retrying with the same key returns the first result and creates nothing new (the Idempotency-Key header works too)."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<Contract> {
         let lines = input
             .lines
@@ -153,8 +158,21 @@ impl SetupMutation {
             timing: input.timing.map(Into::into),
             lines,
         };
-        Ok(Contract(
-            contracts::create_contract(ctx.data::<Ctx>()?, principal(ctx)?, input).await?,
-        ))
+        let (service, caller) = (ctx.data::<Ctx>()?, principal(ctx)?);
+        let created = idempotent::once(
+            ctx,
+            idempotency_key,
+            "createContract",
+            contracts::create_contract(service, caller, input),
+            |c| c.id.to_string(),
+            |id| async move {
+                let id = id.parse::<i64>().unwrap_or_default();
+                contracts::contract(service, caller, id)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound("contract").into())
+            },
+        )
+        .await?;
+        Ok(Contract(created))
     }
 }

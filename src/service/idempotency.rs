@@ -1,0 +1,96 @@
+//! Idempotency keys for mutations a client may retry (trigger a run,
+//! create a contract, record a payment). The key is claimed before the work
+//! runs: a retry with the same key and input gets the first result and
+//! writes nothing new; the same key with other input is CONFLICT; a key
+//! whose first request is still running is CONFLICT too. A failed request
+//! releases its key so the retry can run.
+
+use chrono::Utc;
+use entity::idempotency_key::{self, Column, Entity};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sha2::{Digest, Sha256};
+
+use super::{Ctx, ServiceError, ServiceResult};
+use crate::domain::access::Principal;
+use crate::store::StoreError;
+
+pub const MAX_KEY_LEN: usize = 200;
+
+pub enum Claim {
+    /// Run the work, then `complete` (or `release` on failure).
+    Fresh(i64),
+    /// Already done: the first request's result.
+    Replay(String),
+}
+
+/// A fingerprint of the request: the operation's arguments as JSON.
+pub fn fingerprint(arguments: &impl serde::Serialize) -> String {
+    let json = serde_json::to_vec(arguments).unwrap_or_default();
+    hex::encode(Sha256::digest(json))
+}
+
+pub async fn claim(
+    ctx: &Ctx,
+    principal: &Principal,
+    key: &str,
+    operation: &str,
+    request_hash: &str,
+) -> ServiceResult<Claim> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || key.chars().any(char::is_control) {
+        return Err(ServiceError::bad_input(
+            "idempotencyKey",
+            format!("must be 1-{MAX_KEY_LEN} printable characters"),
+        ));
+    }
+    let row = idempotency_key::ActiveModel {
+        subject: Set(principal.subject.clone()),
+        idem_key: Set(key.to_string()),
+        operation: Set(operation.to_string()),
+        request_hash: Set(request_hash.to_string()),
+        status: Set("pending".into()),
+        result: Set(None),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    match row.insert(&ctx.db).await.map_err(StoreError::from) {
+        Ok(row) => Ok(Claim::Fresh(row.id)),
+        Err(StoreError::Conflict(_)) => {
+            let first = Entity::find()
+                .filter(Column::Subject.eq(&principal.subject))
+                .filter(Column::IdemKey.eq(key))
+                .one(&ctx.db)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::conflict("idempotency key is being released; retry")
+                })?;
+            if first.operation != operation || first.request_hash != request_hash {
+                return Err(ServiceError::conflict(
+                    "this Idempotency-Key was used with a different request",
+                ));
+            }
+            match (first.status.as_str(), first.result) {
+                ("done", Some(result)) => Ok(Claim::Replay(result)),
+                _ => Err(ServiceError::conflict(
+                    "a request with this Idempotency-Key is still running",
+                )),
+            }
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub async fn complete(ctx: &Ctx, id: i64, result: String) -> ServiceResult<()> {
+    Entity::update_many()
+        .col_expr(Column::Status, sea_orm::sea_query::Expr::value("done"))
+        .col_expr(Column::Result, sea_orm::sea_query::Expr::value(result))
+        .filter(Column::Id.eq(id))
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
+}
+
+pub async fn release(ctx: &Ctx, id: i64) {
+    if let Err(err) = Entity::delete_by_id(id).exec(&ctx.db).await {
+        tracing::warn!(error = %err, "could not release an idempotency key");
+    }
+}
