@@ -98,43 +98,64 @@ fn open_params(legal_entity_id: i64, as_of: NaiveDate) -> Vec<Value> {
     vec![legal_entity_id.into(), as_of.into()]
 }
 
-/// Buckets per customer, sorted by customer name.
-pub async fn aging_rows(
-    conn: &impl ConnectionTrait,
-    legal_entity_id: i64,
-    as_of: NaiveDate,
-) -> StoreResult<Vec<AgingRow>> {
+/// Buckets per customer, sorted by customer name: one statement, two
+/// pre-aggregated branches summed per customer. Outstanding invoices read
+/// only the partial index `invoice_open` (amount due = total − paid); the
+/// payments received after the as-of date (index `payment_by_entity_date`)
+/// are added back, which also brings back invoices paid in full since.
+pub async fn aging_rows(conn: &impl ConnectionTrait, legal_entity_id: i64, as_of: NaiveDate) -> StoreResult<Vec<AgingRow>> {
     let backend = conn.get_database_backend();
     let b = Bounds::new(as_of);
-    let mut values = open_params(legal_entity_id, as_of);
-    let mut next = |v: Value| {
-        values.push(v);
-        p(backend, values.len())
-    };
-    // due_date >= as_of: current; as_of-30 <= due_date < as_of: 1-30; ...
-    let (c, a30a, a30b, a60a, a60b, a90a, a90b) = (
-        next(b.as_of.into()),
-        next(b.d30.into()),
-        next(b.as_of.into()),
-        next(b.d60.into()),
-        next(b.d30.into()),
-        next(b.d90.into()),
-        next(b.d60.into()),
+    let values: Vec<Value> = vec![
+        legal_entity_id.into(),
+        as_of.into(),
+        b.as_of.into(),
+        b.d30.into(),
+        b.d60.into(),
+        b.d90.into(),
+    ];
+    let (le, asof, cur, d30, d60, d90) = (
+        p(backend, 1),
+        p(backend, 2),
+        p(backend, 3),
+        p(backend, 4),
+        p(backend, 5),
+        p(backend, 6),
     );
-    let over = next(b.d90.into());
-    let sum = |cond: String| format!("CAST(SUM(CASE WHEN {cond} THEN o.due ELSE 0 END) AS BIGINT)");
+    // days past due = as_of − due: ≤ 0 current; 1–30; 31–60; 61–90; > 90.
+    let buckets = |amount: &str| {
+        [
+            format!("i.due_date >= {cur}"),
+            format!("i.due_date >= {d30} AND i.due_date < {cur}"),
+            format!("i.due_date >= {d60} AND i.due_date < {d30}"),
+            format!("i.due_date >= {d90} AND i.due_date < {d60}"),
+            format!("i.due_date < {d90}"),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(n, cond)| format!("SUM(CASE WHEN {cond} THEN {amount} ELSE 0 END) AS b{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+    };
     let sql = format!(
-        "SELECT a.customer_id, c.name, a.b0, a.b1, a.b2, a.b3, a.b4 FROM ( \
-           SELECT o.customer_id, {cur} AS b0, {b1} AS b1, {b2} AS b2, {b3} AS b3, {b4} AS b4 \
-           FROM ({open}) o WHERE o.due > 0 GROUP BY o.customer_id) a \
-         JOIN customer c ON c.id = a.customer_id \
-         ORDER BY c.name, a.customer_id",
-        cur = sum(format!("o.due_date >= {c}")),
-        b1 = sum(format!("o.due_date >= {a30a} AND o.due_date < {a30b}")),
-        b2 = sum(format!("o.due_date >= {a60a} AND o.due_date < {a60b}")),
-        b3 = sum(format!("o.due_date >= {a90a} AND o.due_date < {a90b}")),
-        b4 = sum(format!("o.due_date < {over}")),
-        open = open_invoices_sql(backend),
+        "SELECT t.customer_id, c.name, \
+                CAST(SUM(t.b0) AS BIGINT) AS b0, CAST(SUM(t.b1) AS BIGINT) AS b1, CAST(SUM(t.b2) AS BIGINT) AS b2, \
+                CAST(SUM(t.b3) AS BIGINT) AS b3, CAST(SUM(t.b4) AS BIGINT) AS b4 \
+         FROM ( \
+           SELECT i.customer_id, {outstanding} FROM invoice i \
+           WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof} \
+           GROUP BY i.customer_id \
+           UNION ALL \
+           SELECT i.customer_id, {late} FROM payment p JOIN invoice i ON i.id = p.invoice_id \
+           WHERE p.legal_entity_id = {le} AND p.received_on > {asof} AND i.issue_date <= {asof} \
+             AND i.status IN ('POSTED', 'PAID') \
+           GROUP BY i.customer_id \
+         ) t JOIN customer c ON c.id = t.customer_id \
+         GROUP BY t.customer_id, c.name \
+         HAVING SUM(t.b0) + SUM(t.b1) + SUM(t.b2) + SUM(t.b3) + SUM(t.b4) > 0 \
+         ORDER BY c.name, t.customer_id",
+        outstanding = buckets("i.total_e4 - i.amount_paid_e4"),
+        late = buckets("p.amount_e4"),
     );
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
