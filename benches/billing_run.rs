@@ -12,75 +12,8 @@ use std::time::Duration;
 use billrun::domain::access::Principal;
 use billrun::service::billing::{self, TriggerInput, TriggerSource};
 use billrun::service::Ctx;
-use chrono::NaiveDate;
 use common::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-
-const CUSTOMERS: usize = 1_000;
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap_or_default()
-}
-
-/// One entity, one tax code, 1,000 customers, `n` monthly contracts from
-/// 2026-11-01 with 2 lines, and some billed history so the planner sees
-/// realistic tables.
-async fn seed(conn: &DatabaseConnection, n: usize) -> anyhow::Result<i64> {
-    let now = ts(conn);
-    conn.execute_unprepared(&format!(
-        "INSERT INTO legal_entity (code, name, currency, country, timezone, created_at) \
-         VALUES ('BEN', 'Bench', 'EUR', 'EE', 'Europe/Tallinn', {now})"
-    ))
-    .await?;
-    let le = scalar_i64(conn, "SELECT MAX(id) FROM legal_entity").await?;
-    conn.execute_unprepared(&format!(
-        "INSERT INTO tax_code (legal_entity_id, code, rate_e6, created_at) VALUES ({le}, 'VAT', 19450000, {now})"
-    ))
-    .await?;
-    let tax = scalar_i64(conn, "SELECT MAX(id) FROM tax_code").await?;
-    let (t, f) = match conn.get_database_backend() {
-        sea_orm::DbBackend::Postgres => ("TRUE", "FALSE"),
-        _ => ("1", "0"),
-    };
-    insert_rows(
-        conn,
-        "INSERT INTO customer (legal_entity_id, name, email, payment_terms_days, has_payment_method, created_at)",
-        (0..CUSTOMERS).map(|i| {
-            format!("({le}, 'Customer {i:05}', 'c{i}@example.com', 30, {}, {now})", if i % 2 == 0 { t } else { f })
-        }),
-        500,
-    )
-    .await?;
-    let first_customer = scalar_i64(conn, "SELECT MIN(id) FROM customer").await?;
-    let start = date_lit(conn, day("2026-11-01"));
-    insert_rows(
-        conn,
-        "INSERT INTO contract (legal_entity_id, customer_id, status, start_date, end_date, billing_interval, \
-         interval_count, timing, next_period_index, next_billing_date, created_at)",
-        (0..n).map(|i| {
-            let c = first_customer + (i % CUSTOMERS) as i64;
-            format!("({le}, {c}, 'ACTIVE', {start}, NULL, 'MONTH', 1, 'IN_ADVANCE', 0, {start}, {now})")
-        }),
-        500,
-    )
-    .await?;
-    let first_contract = scalar_i64(conn, "SELECT MIN(id) FROM contract").await?;
-    insert_rows(
-        conn,
-        "INSERT INTO contract_line (contract_id, line_no, description, quantity_e6, unit_price_e6, tax_code_id)",
-        (0..n).flat_map(|i| {
-            let c = first_contract + i as i64;
-            [
-                format!("({c}, 0, 'Platform', 1000000, 49000000, {tax})"),
-                format!("({c}, 1, 'Seats', {}, 12500000, {tax})", (1 + i % 7) * 1_000_000),
-            ]
-        }),
-        500,
-    )
-    .await?;
-    analyze(conn).await?;
-    Ok(le)
-}
 
 async fn engine_run(conn: DatabaseConnection, le: i64) -> anyhow::Result<(i32, i32)> {
     let ctx = Ctx::new(conn);
@@ -158,13 +91,13 @@ async fn bench(backend: &'static str, n: usize) -> anyhow::Result<()> {
     // The floor first, on its own fresh database with the same seed.
     let floor_db = fresh(backend).await?;
     let conn = connect(&floor_db).await?;
-    let le = seed(&conn, n).await?;
+    let le = seed_contracts(&conn, "BEN", n).await?;
     let (floor_rows, floor) = timed(set_based(&conn, le)).await?;
     conn.close().await?;
 
     let db = fresh(backend).await?;
     let conn = connect(&db).await?;
-    let le = seed(&conn, n).await?;
+    let le = seed_contracts(&conn, "BEN", n).await?;
     let rss_before = rss_mb();
     reset_peak_rss();
     let ((processed, invoices), took) = timed(engine_run(conn.clone(), le)).await?;

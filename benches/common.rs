@@ -33,6 +33,15 @@ fn pg_base() -> Option<String> {
 
 pub async fn fresh(backend: &'static str) -> anyhow::Result<BenchDb> {
     if backend == "sqlite" {
+        if let Ok(path) = std::env::var("BENCH_KEEP_SQLITE") {
+            // Keep the database for EXPLAIN afterwards.
+            let _ = std::fs::remove_file(&path);
+            return Ok(BenchDb {
+                label: "SQLite",
+                url: format!("sqlite://{path}?mode=rwc"),
+                _dir: None,
+            });
+        }
         let dir = tempfile::tempdir()?;
         let url = format!(
             "sqlite://{}?mode=rwc",
@@ -183,4 +192,82 @@ pub fn sizes(default: &[usize]) -> Vec<usize> {
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .filter(|v: &Vec<usize>| !v.is_empty())
         .unwrap_or_else(|| default.to_vec())
+}
+
+const CUSTOMERS: usize = 1_000;
+
+pub fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap_or_default()
+}
+
+/// One entity, one tax code, 1,000 customers, `n` monthly contracts from
+/// 2026-11-01 with 2 lines, and some billed history so the planner sees
+/// realistic tables.
+pub async fn seed_contracts(
+    conn: &DatabaseConnection,
+    code: &str,
+    n: usize,
+) -> anyhow::Result<i64> {
+    let now = ts(conn);
+    conn.execute_unprepared(&format!(
+        "INSERT INTO legal_entity (code, name, currency, country, timezone, created_at) \
+         VALUES ('{code}', 'Bench {code}', 'EUR', 'EE', 'Europe/Tallinn', {now})"
+    ))
+    .await?;
+    let le = scalar_i64(conn, "SELECT MAX(id) FROM legal_entity").await?;
+    conn.execute_unprepared(&format!(
+        "INSERT INTO tax_code (legal_entity_id, code, rate_e6, created_at) VALUES ({le}, 'VAT', 19450000, {now})"
+    ))
+    .await?;
+    let tax = scalar_i64(conn, "SELECT MAX(id) FROM tax_code").await?;
+    let (t, f) = match conn.get_database_backend() {
+        sea_orm::DbBackend::Postgres => ("TRUE", "FALSE"),
+        _ => ("1", "0"),
+    };
+    insert_rows(
+        conn,
+        "INSERT INTO customer (legal_entity_id, name, email, payment_terms_days, has_payment_method, created_at)",
+        (0..CUSTOMERS).map(|i| {
+            format!("({le}, 'Customer {i:05}', 'c{i}@example.com', 30, {}, {now})", if i % 2 == 0 { t } else { f })
+        }),
+        500,
+    )
+    .await?;
+    let first_customer = scalar_i64(
+        conn,
+        &format!("SELECT MIN(id) FROM customer WHERE legal_entity_id = {le}"),
+    )
+    .await?;
+    let start = date_lit(conn, day("2026-11-01"));
+    insert_rows(
+        conn,
+        "INSERT INTO contract (legal_entity_id, customer_id, status, start_date, end_date, billing_interval, \
+         interval_count, timing, next_period_index, next_billing_date, created_at)",
+        (0..n).map(|i| {
+            let c = first_customer + (i % CUSTOMERS) as i64;
+            format!("({le}, {c}, 'ACTIVE', {start}, NULL, 'MONTH', 1, 'IN_ADVANCE', 0, {start}, {now})")
+        }),
+        500,
+    )
+    .await?;
+    let first_contract = scalar_i64(
+        conn,
+        &format!("SELECT MIN(id) FROM contract WHERE legal_entity_id = {le}"),
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO contract_line (contract_id, line_no, description, quantity_e6, unit_price_e6, tax_code_id)",
+        (0..n).flat_map(|i| {
+            let c = first_contract + i as i64;
+            [
+                format!("({c}, 0, 'Platform', 1000000, 49000000, {tax})"),
+                format!("({c}, 1, 'Seats', {}, 12500000, {tax})", (1 + i % 7) * 1_000_000),
+            ]
+        }),
+        500,
+    )
+    .await?;
+    analyze(conn).await?;
+    Ok(le)
 }

@@ -32,6 +32,8 @@ pub struct Model {
     pub completed_at: Option<DateTimeUtc>,
     pub duration_ms: Option<i64>,
     pub error: Option<String>,
+    /// When this state was written (just before its commit).
+    pub updated_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }
 

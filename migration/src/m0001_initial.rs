@@ -96,6 +96,7 @@ CREATE TABLE billing_run (
     completed_at {TS},
     duration_ms BIGINT,
     error TEXT,
+    updated_at {TS},
     created_at {TS} NOT NULL,
     UNIQUE (legal_entity_id, run_number),
     UNIQUE (legal_entity_id, seq)

@@ -103,7 +103,11 @@ fn open_params(legal_entity_id: i64, as_of: NaiveDate) -> Vec<Value> {
 /// only the partial index `invoice_open` (amount due = total − paid); the
 /// payments received after the as-of date (index `payment_by_entity_date`)
 /// are added back, which also brings back invoices paid in full since.
-pub async fn aging_rows(conn: &impl ConnectionTrait, legal_entity_id: i64, as_of: NaiveDate) -> StoreResult<Vec<AgingRow>> {
+pub async fn aging_rows(
+    conn: &impl ConnectionTrait,
+    legal_entity_id: i64,
+    as_of: NaiveDate,
+) -> StoreResult<Vec<AgingRow>> {
     let backend = conn.get_database_backend();
     let b = Bounds::new(as_of);
     let values: Vec<Value> = vec![

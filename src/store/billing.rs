@@ -69,6 +69,7 @@ pub async fn insert_run(
         completed_at: Set(None),
         duration_ms: Set(None),
         error: Set(None),
+        updated_at: Set(Some(Utc::now())),
         created_at: Set(Utc::now()),
         ..Default::default()
     }
@@ -206,8 +207,9 @@ pub async fn runs_page(
 
 pub async fn save_run(
     conn: &impl ConnectionTrait,
-    run: billing_run::Model,
+    mut run: billing_run::Model,
 ) -> StoreResult<billing_run::Model> {
+    run.updated_at = Some(Utc::now());
     let mut active: billing_run::ActiveModel = run.into();
     // Write every column: the engine owns the run while it executes.
     for column in [
@@ -226,6 +228,7 @@ pub async fn save_run(
         billing_run::Column::CompletedAt,
         billing_run::Column::DurationMs,
         billing_run::Column::Error,
+        billing_run::Column::UpdatedAt,
     ] {
         active.reset(column);
     }

@@ -181,6 +181,10 @@ impl BillingRun {
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
     }
+    /// When this state was saved (each chunk's commit).
+    async fn updated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.updated_at
+    }
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
     async fn invoices(
         &self,

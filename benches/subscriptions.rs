@@ -1,0 +1,217 @@
+//! `cargo bench --bench subscriptions`: 1,000 graphql-ws subscribers follow
+//! one 10,000-contract run's progress on a billrun server in its own
+//! process (SQLite). Prints the time from each chunk's commit to its
+//! receipt (p50, p99), messages delivered, whether every subscriber saw
+//! COMPLETED, server RSS per idle connection, and the run's duration with
+//! and without the subscribers. Sizes: BENCH_SUBSCRIBERS (1000),
+//! BENCH_SIZES (10000).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use billrun::auth::{Claims, JwtKeys};
+use chrono::{DateTime, Utc};
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+const SECRET: &str = "bench-secret-that-is-long-enough-0123456789";
+
+struct Server {
+    child: Child,
+    base: String,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+fn token() -> anyhow::Result<String> {
+    JwtKeys::hs256(SECRET.as_bytes())?.mint(&Claims {
+        sub: "bench".into(),
+        exp: Utc::now().timestamp() + 3600,
+        nbf: None,
+        role: "ADMIN".into(),
+        scopes: vec![],
+        legal_entities: vec!["*".into()],
+        iss: None,
+        aud: None,
+    })
+}
+
+async fn gql(base: &str, token: &str, query: &str) -> anyhow::Result<Value> {
+    let body: Value = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(body.get("errors").is_none(), "errors: {body}");
+    Ok(body["data"].clone())
+}
+
+async fn run(base: &str, token: &str, entity: i64, wait: bool) -> anyhow::Result<Value> {
+    let q = format!(
+        "mutation {{ triggerBillingRun(input: {{ legalEntityId: \"{entity}\", asOf: \"2026-11-27\", wait: {wait} }}) \
+         {{ runs {{ id status durationMs invoiceCount }} }} }}"
+    );
+    Ok(gql(base, token, &q).await?["triggerBillingRun"]["runs"][0].clone())
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn subscriber(port: u16, token: String, entity: i64) -> anyhow::Result<Socket> {
+    let mut request = format!("ws://127.0.0.1:{port}/graphql/ws").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    ws.send(Message::text(init.to_string())).await?;
+    match ws.next().await {
+        Some(Ok(Message::Text(t))) if t.contains("connection_ack") => {}
+        other => anyhow::bail!("no ack: {other:?}"),
+    }
+    let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query":
+        format!("subscription {{ billingRunUpdated(legalEntityId: \"{entity}\") {{ status processedCount updatedAt }} }}") } });
+    ws.send(Message::text(sub.to_string())).await?;
+    Ok(ws)
+}
+
+/// Reads until COMPLETED; returns each message's commit-to-receipt latency.
+async fn follow(mut ws: Socket) -> (Vec<f64>, bool) {
+    let mut latencies = Vec::new();
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_secs(120), ws.next()).await
+    {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let received = Utc::now();
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let run = &v["payload"]["data"]["billingRunUpdated"];
+        if let Some(at) = run["updatedAt"]
+            .as_str()
+            .and_then(|s| s.parse::<DateTime<Utc>>().ok())
+        {
+            latencies.push((received - at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        }
+        if run["status"] == "COMPLETED" {
+            return (latencies, true);
+        }
+    }
+    (latencies, false)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() -> anyhow::Result<()> {
+    init_logs();
+    let subscribers: usize = std::env::var("BENCH_SUBSCRIBERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let n = sizes(&[10_000])[0];
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let db = fresh("sqlite").await?;
+        let conn = connect(&db).await?;
+        let quiet = seed_contracts(&conn, "QUIET", n).await?;
+        let watched = seed_contracts(&conn, "WATCHED", n).await?;
+        conn.close().await?;
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(env!("CARGO_BIN_EXE_billrun"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &db.url])
+            .args(["--rate-limit-per-minute", "0", "--scheduler-poll-secs", "0"])
+            .env("BILLRUN_JWT_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), port };
+        let started = Instant::now();
+        while reqwest::get(format!("{}/health", server.base)).await.is_err() {
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "server did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let token = token()?;
+        let pid = server.child.id();
+
+        let baseline = run(&server.base, &token, quiet, true).await?;
+        let rss_before = rss_kb(pid);
+        let mut sockets = Vec::with_capacity(subscribers);
+        for _ in 0..subscribers {
+            sockets.push(subscriber(server.port, token.clone(), watched).await?);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss_idle = rss_kb(pid);
+        let followers: Vec<_> = sockets.into_iter().map(|ws| tokio::spawn(follow(ws))).collect();
+        let triggered = run(&server.base, &token, watched, false).await?;
+        let mut latencies = Vec::new();
+        let mut completed = 0;
+        for f in followers {
+            let (l, done) = f.await?;
+            latencies.extend(l);
+            completed += usize::from(done);
+        }
+        let id = triggered["id"].as_str().unwrap_or_default();
+        let watched_run = gql(&server.base, &token, &format!("{{ billingRun(id: \"{id}\") {{ durationMs invoiceCount }} }}")).await?;
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        let (base_ms, with_ms) = (
+            baseline["durationMs"].as_f64().unwrap_or(0.0),
+            watched_run["billingRun"]["durationMs"].as_f64().unwrap_or(0.0),
+        );
+        println!(
+            "subscribers {subscribers}, run of {n} contracts: commit→receipt p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+             {} messages; {completed}/{subscribers} saw COMPLETED",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies.last().copied().unwrap_or(0.0),
+            latencies.len(),
+        );
+        println!(
+            "server RSS {:.1} MB before, {:.1} MB with {subscribers} idle subscribers: {:.1} KB per connection",
+            rss_before / 1024.0,
+            rss_idle / 1024.0,
+            (rss_idle - rss_before) / subscribers as f64,
+        );
+        println!(
+            "run duration: {base_ms:.0} ms without subscribers, {with_ms:.0} ms with them ({:+.1} %)",
+            (with_ms - base_ms) / base_ms.max(1.0) * 100.0
+        );
+        Ok(())
+    })
+}
