@@ -23,7 +23,7 @@ fn today() -> NaiveDate {
 
 /// Issue dates spread over the year before today; due 30 days later.
 /// n % 12 == 0: open; == 1: half paid; otherwise paid in full. Payments are
-/// received 20 days after issue.
+/// received 20 days after issue, or today if that is sooner.
 async fn seed(conn: &DatabaseConnection, n: usize) -> anyhow::Result<i64> {
     let now = ts(conn);
     conn.execute_unprepared(&format!(
@@ -75,14 +75,17 @@ async fn seed(conn: &DatabaseConnection, n: usize) -> anyhow::Result<i64> {
         .await?;
         txn.commit().await?;
     }
+    // Received 20 days after issue, but never after today.
     let received = if pg {
-        "i.issue_date + 20".to_string()
+        format!("LEAST(i.issue_date + 20, DATE '{}')", today())
     } else {
-        "date(i.issue_date, '+20 days')".to_string()
+        format!("MIN(date(i.issue_date, '+20 days'), '{}')", today())
     };
     conn.execute_unprepared(&format!(
-        "INSERT INTO payment (invoice_id, legal_entity_id, amount_e4, received_on, reference, created_by, created_at) \
-         SELECT i.id, i.legal_entity_id, i.amount_paid_e4, {received}, NULL, 'bench', {now} \
+        "INSERT INTO payment (invoice_id, legal_entity_id, amount_e4, received_on, customer_id, invoice_issue_date, \
+           invoice_due_date, reference, created_by, created_at) \
+         SELECT i.id, i.legal_entity_id, i.amount_paid_e4, {received}, i.customer_id, i.issue_date, i.due_date, \
+           NULL, 'bench', {now} \
          FROM invoice i WHERE i.amount_paid_e4 > 0"
     ))
     .await?;

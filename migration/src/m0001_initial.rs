@@ -156,11 +156,17 @@ CREATE TABLE payment (
     legal_entity_id BIGINT NOT NULL REFERENCES legal_entity(id),
     amount_e4 BIGINT NOT NULL CHECK (amount_e4 > 0),
     received_on {DATE} NOT NULL,
+    -- Copied from the invoice (fixed once it is posted), so a back-dated
+    -- aging report adds payments back from this table's index alone.
+    customer_id BIGINT NOT NULL REFERENCES customer(id),
+    invoice_issue_date {DATE} NOT NULL,
+    invoice_due_date {DATE} NOT NULL,
     reference TEXT,
     created_by TEXT NOT NULL,
     created_at {TS} NOT NULL
 );
-CREATE INDEX payment_by_entity_date ON payment (legal_entity_id, received_on);
+CREATE INDEX payment_by_entity_date ON payment
+    (legal_entity_id, received_on, invoice_issue_date, customer_id, invoice_due_date, amount_e4);
 CREATE INDEX payment_by_invoice ON payment (invoice_id);
 
 CREATE TABLE audit_event (

@@ -101,8 +101,11 @@ fn open_params(legal_entity_id: i64, as_of: NaiveDate) -> Vec<Value> {
 /// Buckets per customer, sorted by customer name: one statement, two
 /// pre-aggregated branches summed per customer. Outstanding invoices read
 /// only the partial index `invoice_open` (amount due = total − paid); the
-/// payments received after the as-of date (index `payment_by_entity_date`)
-/// are added back, which also brings back invoices paid in full since.
+/// payments received after the as-of date are added back from the covering
+/// index `payment_by_entity_date` alone (payments carry their invoice's
+/// customer, issue and due dates), which also brings back invoices paid in
+/// full since. Payments exist only on posted invoices: voiding a paid
+/// invoice is refused.
 pub async fn aging_rows(
     conn: &impl ConnectionTrait,
     legal_entity_id: i64,
@@ -127,13 +130,13 @@ pub async fn aging_rows(
         p(backend, 6),
     );
     // days past due = as_of − due: ≤ 0 current; 1–30; 31–60; 61–90; > 90.
-    let buckets = |amount: &str| {
+    let buckets = |due: &str, amount: &str| {
         [
-            format!("i.due_date >= {cur}"),
-            format!("i.due_date >= {d30} AND i.due_date < {cur}"),
-            format!("i.due_date >= {d60} AND i.due_date < {d30}"),
-            format!("i.due_date >= {d90} AND i.due_date < {d60}"),
-            format!("i.due_date < {d90}"),
+            format!("{due} >= {cur}"),
+            format!("{due} >= {d30} AND {due} < {cur}"),
+            format!("{due} >= {d60} AND {due} < {d30}"),
+            format!("{due} >= {d90} AND {due} < {d60}"),
+            format!("{due} < {d90}"),
         ]
         .iter()
         .enumerate()
@@ -150,16 +153,15 @@ pub async fn aging_rows(
            WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof} \
            GROUP BY i.customer_id \
            UNION ALL \
-           SELECT i.customer_id, {late} FROM payment p JOIN invoice i ON i.id = p.invoice_id \
-           WHERE p.legal_entity_id = {le} AND p.received_on > {asof} AND i.issue_date <= {asof} \
-             AND i.status IN ('POSTED', 'PAID') \
-           GROUP BY i.customer_id \
+           SELECT p.customer_id, {late} FROM payment p \
+           WHERE p.legal_entity_id = {le} AND p.received_on > {asof} AND p.invoice_issue_date <= {asof} \
+           GROUP BY p.customer_id \
          ) t JOIN customer c ON c.id = t.customer_id \
          GROUP BY t.customer_id, c.name \
          HAVING SUM(t.b0) + SUM(t.b1) + SUM(t.b2) + SUM(t.b3) + SUM(t.b4) > 0 \
          ORDER BY c.name, t.customer_id",
-        outstanding = buckets("i.total_e4 - i.amount_paid_e4"),
-        late = buckets("p.amount_e4"),
+        outstanding = buckets("i.due_date", "i.total_e4 - i.amount_paid_e4"),
+        late = buckets("p.invoice_due_date", "p.amount_e4"),
     );
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))

@@ -290,9 +290,6 @@ pub async fn billed_periods(
         .collect())
 }
 
-/// Reads one column's new value from an advance.
-type ValueOf = fn(&ContractAdvance) -> Value;
-
 pub struct ContractAdvance {
     pub id: i64,
     pub next_period_index: i32,
@@ -301,39 +298,40 @@ pub struct ContractAdvance {
 }
 
 /// Moves contracts past the periods just billed, in one statement per
-/// batch (CASE on id works the same on PostgreSQL and SQLite).
+/// batch: an UPDATE joined to a VALUES list (`column1`… are the VALUES
+/// column names on both PostgreSQL and SQLite ≥ 3.33).
 pub async fn advance_contracts(
     conn: &impl ConnectionTrait,
     updates: &[ContractAdvance],
 ) -> StoreResult<()> {
     let backend = conn.get_database_backend();
-    for batch in updates.chunks(super::BATCH_ROWS / 2) {
-        // Values are bound in the order their placeholders appear in the
-        // text (SQLite's `?` is positional): every WHEN of the first CASE,
-        // then the second, then the third.
-        let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 6);
-        let mut sql = String::from("UPDATE contract SET ");
-        let columns: [(&str, ValueOf); 3] = [
-            ("next_period_index", |u| u.next_period_index.into()),
-            ("next_billing_date", |u| u.next_billing_date.into()),
-            ("status", |u| u.status.into()),
-        ];
-        for (i, (column, value)) in columns.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
+    for batch in updates.chunks(super::BATCH_ROWS) {
+        let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 4);
+        let mut rows = Vec::with_capacity(batch.len());
+        for u in batch {
+            let mut row = Vec::with_capacity(4);
+            for v in [
+                Value::from(u.id),
+                Value::from(u.next_period_index),
+                Value::from(u.next_billing_date),
+                Value::from(u.status),
+            ] {
+                values.push(v);
+                row.push(placeholder(backend, values.len()));
             }
-            sql.push_str(&format!("{column} = CASE id"));
-            for u in batch {
-                values.push(u.id.into());
-                let a = placeholder(backend, values.len());
-                values.push(value(u));
-                let b = placeholder(backend, values.len());
-                sql.push_str(&format!(" WHEN {a} THEN {b}"));
-            }
-            sql.push_str(" END");
+            rows.push(format!("({})", row.join(", ")));
         }
-        let ids: Vec<String> = batch.iter().map(|u| u.id.to_string()).collect();
-        sql.push_str(&format!(" WHERE id IN ({})", ids.join(",")));
+        // PostgreSQL types the VALUES columns from the first row; spell out
+        // the date so an all-NULL column is still a date.
+        let date = match backend {
+            DbBackend::Postgres => "CAST(v.column3 AS DATE)",
+            _ => "v.column3",
+        };
+        let sql = format!(
+            "UPDATE contract SET next_period_index = v.column2, next_billing_date = {date}, status = v.column4 \
+             FROM (VALUES {}) AS v WHERE contract.id = v.column1",
+            rows.join(", ")
+        );
         conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
     }
