@@ -40,5 +40,10 @@ pub async fn audit_events(
 ) -> ServiceResult<Vec<audit_event::Model>> {
     require(principal, Scope::BillingRead)?;
     let limit = limit(first)?;
-    Ok(journal::audit_after(&ctx.db, principal, legal_entity_id, after, limit).await?)
+    let filter = journal::AuditFilter {
+        legal_entity_id,
+        after,
+        ..Default::default()
+    };
+    Ok(journal::audit_events(&ctx.db, principal, filter, limit).await?)
 }

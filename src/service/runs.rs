@@ -67,15 +67,12 @@ pub async fn audit_trail(
 ) -> ServiceResult<Vec<audit_event::Model>> {
     require(principal, Scope::BillingRead)?;
     let id = run_id.to_string();
-    Ok(journal::audit_events(
-        &ctx.db,
-        principal,
-        None,
-        Some("BillingRun"),
-        Some(&id),
-        MAX_AUDIT_EVENTS,
-    )
-    .await?)
+    let filter = journal::AuditFilter {
+        subject_type: Some("BillingRun"),
+        subject_id: Some(&id),
+        ..Default::default()
+    };
+    Ok(journal::audit_events(&ctx.db, principal, filter, MAX_AUDIT_EVENTS).await?)
 }
 
 pub async fn audit_events(
@@ -91,13 +88,10 @@ pub async fn audit_events(
         Some(n) if n < 0 => return Err(ServiceError::bad_input("first", "must not be negative")),
         Some(n) => u64::try_from(n).unwrap_or(0).clamp(1, MAX_AUDIT_EVENTS),
     };
-    Ok(journal::audit_events(
-        &ctx.db,
-        principal,
+    let filter = journal::AuditFilter {
         legal_entity_id,
-        None,
-        subject_id.as_deref(),
-        limit,
-    )
-    .await?)
+        subject_id: subject_id.as_deref(),
+        ..Default::default()
+    };
+    Ok(journal::audit_events(&ctx.db, principal, filter, limit).await?)
 }

@@ -102,46 +102,23 @@ pub async fn notifications_of_run(
         .await?)
 }
 
+/// Which audit events to read; every field narrows.
+#[derive(Default)]
+pub struct AuditFilter<'a> {
+    pub legal_entity_id: Option<i64>,
+    pub subject_type: Option<&'a str>,
+    pub subject_id: Option<&'a str>,
+    /// Only events after this id (a cursor; ids are monotonic).
+    pub after: i64,
+}
+
 /// Audit events, oldest first, filtered by the caller's entities in SQL.
-/// Events without a legal entity (global configuration) are ADMIN-only.
+/// Events without a legal entity (global configuration) are visible only to
+/// callers that reach every entity.
 pub async fn audit_events(
     conn: &impl ConnectionTrait,
     principal: &Principal,
-    legal_entity_id: Option<i64>,
-    subject_type: Option<&str>,
-    subject_id: Option<&str>,
-    limit: u64,
-) -> StoreResult<Vec<audit_event::Model>> {
-    let mut query = scoped(
-        audit_event::Entity::find(),
-        audit_event::Column::LegalEntityId,
-        principal,
-    );
-    if principal.entity_filter().is_some() {
-        query = query.filter(audit_event::Column::LegalEntityId.is_not_null());
-    }
-    if let Some(id) = legal_entity_id {
-        query = query.filter(audit_event::Column::LegalEntityId.eq(id));
-    }
-    if let Some(subject_type) = subject_type {
-        query = query.filter(audit_event::Column::SubjectType.eq(subject_type));
-    }
-    if let Some(subject_id) = subject_id {
-        query = query.filter(audit_event::Column::SubjectId.eq(subject_id));
-    }
-    Ok(query
-        .order_by_asc(audit_event::Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await?)
-}
-
-/// Audit events after a cursor, oldest first, scoped like [`audit_events`].
-pub async fn audit_after(
-    conn: &impl ConnectionTrait,
-    principal: &Principal,
-    legal_entity_id: Option<i64>,
-    after: i64,
+    filter: AuditFilter<'_>,
     limit: u64,
 ) -> StoreResult<Vec<audit_event::Model>> {
     let mut query = scoped(
@@ -149,12 +126,18 @@ pub async fn audit_after(
         audit_event::Column::LegalEntityId,
         principal,
     )
-    .filter(audit_event::Column::Id.gt(after));
+    .filter(audit_event::Column::Id.gt(filter.after));
     if principal.entity_filter().is_some() {
         query = query.filter(audit_event::Column::LegalEntityId.is_not_null());
     }
-    if let Some(id) = legal_entity_id {
+    if let Some(id) = filter.legal_entity_id {
         query = query.filter(audit_event::Column::LegalEntityId.eq(id));
+    }
+    if let Some(subject_type) = filter.subject_type {
+        query = query.filter(audit_event::Column::SubjectType.eq(subject_type));
+    }
+    if let Some(subject_id) = filter.subject_id {
+        query = query.filter(audit_event::Column::SubjectId.eq(subject_id));
     }
     Ok(query
         .order_by_asc(audit_event::Column::Id)

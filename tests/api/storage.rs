@@ -44,25 +44,28 @@ async fn insert_invoice(
     .id
 }
 
-#[tokio::test]
-async fn amounts_a_double_cannot_hold_round_trip_exactly_and_sum_exactly() {
-    let app = spawn_app().await;
-    let db = &app.db;
+/// A legal entity and one customer, written straight through the entities.
+async fn entity_and_customer(
+    db: &impl ConnectionTrait,
+    code: &str,
+    currency: &str,
+    timezone: &str,
+) -> (legal_entity::Model, customer::Model) {
     let entity = legal_entity::ActiveModel {
-        code: Set("KW".into()),
-        name: Set("Kuwait".into()),
-        currency: Set("KWD".into()),
-        country: Set("KW".into()),
-        timezone: Set("Asia/Kuwait".into()),
+        code: Set(code.into()),
+        name: Set(format!("{code} entity")),
+        currency: Set(currency.into()),
+        country: Set(code.into()),
+        timezone: Set(timezone.into()),
         created_at: Set(Utc::now()),
         ..Default::default()
     }
     .insert(db)
     .await
     .expect("entity");
-    let cust = customer::ActiveModel {
+    let customer = customer::ActiveModel {
         legal_entity_id: Set(entity.id),
-        name: Set("C".into()),
+        name: Set(format!("{code} customer")),
         email: Set(None),
         payment_terms_days: Set(30),
         has_payment_method: Set(false),
@@ -72,6 +75,14 @@ async fn amounts_a_double_cannot_hold_round_trip_exactly_and_sum_exactly() {
     .insert(db)
     .await
     .expect("customer");
+    (entity, customer)
+}
+
+#[tokio::test]
+async fn amounts_a_double_cannot_hold_round_trip_exactly_and_sum_exactly() {
+    let app = spawn_app().await;
+    let db = &app.db;
+    let (entity, cust) = entity_and_customer(db, "KW", "KWD", "Asia/Kuwait").await;
 
     // SeaORM's default SQLite path turns the first into 10000000000000.
     for value in ["9999999999999.9999", "900719925474099.13", "1.125"] {
@@ -89,30 +100,7 @@ async fn amounts_a_double_cannot_hold_round_trip_exactly_and_sum_exactly() {
     }
 
     // 0.10 three times, summed by the database, is exactly 0.30.
-    let other = legal_entity::ActiveModel {
-        code: Set("EE".into()),
-        name: Set("E".into()),
-        currency: Set("EUR".into()),
-        country: Set("EE".into()),
-        timezone: Set("Europe/Tallinn".into()),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .expect("entity");
-    let c2 = customer::ActiveModel {
-        legal_entity_id: Set(other.id),
-        name: Set("D".into()),
-        email: Set(None),
-        payment_terms_days: Set(30),
-        has_payment_method: Set(false),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .expect("customer");
+    let (other, c2) = entity_and_customer(db, "EE", "EUR", "Europe/Tallinn").await;
     for _ in 0..3 {
         insert_invoice(db, other.id, c2.id, dec("0.10")).await;
     }

@@ -4,9 +4,9 @@ use async_graphql::{Context, Object, ID};
 
 use crate::domain::access::Scope;
 use crate::graphql::guard::{principal, Needs};
-use crate::graphql::types::events::DomainEvent;
+use crate::graphql::types::events::{event_cursor, DomainEvent};
 use crate::graphql::types::parse_id;
-use crate::service::{feed, Ctx, ServiceError};
+use crate::service::{feed, Ctx};
 
 #[derive(Default)]
 pub struct EventsQuery;
@@ -33,13 +33,7 @@ impl EventsQuery {
                 None => return Ok(vec![]),
             },
         };
-        let after = match after {
-            None => 0,
-            Some(a) => {
-                a.0.parse::<i64>()
-                    .map_err(|_| ServiceError::bad_input("after", "is not an event id"))?
-            }
-        };
+        let after = event_cursor(after)?.unwrap_or(0);
         let rows = feed::domain_events(
             ctx.data::<Ctx>()?,
             principal(ctx)?,

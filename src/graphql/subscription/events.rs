@@ -17,7 +17,7 @@ use super::bounded;
 use crate::domain::access::{Principal, Scope};
 use crate::graphql::guard::{principal, Needs};
 use crate::graphql::types::billing::AuditEvent;
-use crate::graphql::types::events::DomainEvent;
+use crate::graphql::types::events::{event_cursor, DomainEvent};
 use crate::graphql::types::parse_id;
 use crate::service::{feed, Ctx, ServiceError, ServiceResult};
 
@@ -137,15 +137,6 @@ fn entity_arg(principal: &Principal, id: Option<ID>) -> Result<Option<i64>, Serv
     }
 }
 
-fn cursor_arg(after: Option<ID>) -> Result<Option<i64>, ServiceError> {
-    after
-        .map(|a| {
-            a.0.parse::<i64>()
-                .map_err(|_| ServiceError::bad_input("after", "is not an event id"))
-        })
-        .transpose()
-}
-
 #[derive(Default)]
 pub struct EventsSubscription;
 
@@ -164,7 +155,7 @@ impl EventsSubscription {
         let service = ctx.data::<Ctx>()?.clone();
         let rx = service.bus.audit.subscribe();
         let entity = entity_arg(&principal, legal_entity_id)?;
-        let after = cursor_arg(after)?;
+        let after = event_cursor(after)?;
         let (p, s) = (principal.clone(), service.clone());
         let fetch: Fetch<audit_event::Model> = Box::new(move |cursor| {
             let (p, s) = (p.clone(), s.clone());
@@ -200,7 +191,7 @@ impl EventsSubscription {
         let service = ctx.data::<Ctx>()?.clone();
         let rx = service.bus.domain.subscribe();
         let entity = entity_arg(&principal, legal_entity_id)?;
-        let after = cursor_arg(after)?;
+        let after = event_cursor(after)?;
         let (p, s, t) = (principal.clone(), service.clone(), types.clone());
         let fetch: Fetch<domain_event::Model> = Box::new(move |cursor| {
             let (p, s, t) = (p.clone(), s.clone(), t.clone());

@@ -33,3 +33,13 @@ impl DomainEvent {
         self.0.created_at
     }
 }
+
+/// Parses an event-id cursor (`after`).
+pub fn event_cursor(after: Option<ID>) -> Result<Option<i64>, crate::service::ServiceError> {
+    after
+        .map(|a| {
+            a.0.parse::<i64>()
+                .map_err(|_| crate::service::ServiceError::bad_input("after", "is not an event id"))
+        })
+        .transpose()
+}
