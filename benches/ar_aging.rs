@@ -22,7 +22,7 @@ fn today() -> NaiveDate {
 }
 
 /// Issue dates spread over the year before today; due 30 days later.
-/// n % 12 == 0: open; == 1: half paid; otherwise paid in full. Payments are
+/// (n / 7) % 12 == 0: open; == 1: half paid; otherwise paid in full. Payments are
 /// received 20 days after issue, or today if that is sooner.
 async fn seed(conn: &DatabaseConnection, n: usize) -> anyhow::Result<i64> {
     let now = ts(conn);
