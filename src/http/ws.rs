@@ -53,6 +53,11 @@ pub async fn handler(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
+        // Small buffers keep an idle connection cheap (the defaults reserve
+        // 128 KiB to read); a slow reader is bounded by the write cap.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(MAX_MESSAGE_BYTES * 4)
         .on_upgrade(move |socket| serve(socket, state, protocol))
         .into_response()
 }
