@@ -37,9 +37,13 @@ pub async fn insert_events(conn: &impl ConnectionTrait, events: Vec<NewEvent>) -
         if batch.is_empty() {
             return Ok(());
         }
-        domain_event::Entity::insert_many(batch)
-            .exec_without_returning(conn)
+        let ids = domain_event::Entity::insert_many(batch)
+            .exec_with_returning_keys(conn)
             .await?;
+        // Every replica reads these rows once this transaction commits.
+        if let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) {
+            crate::events::notify(conn, format!("d:{first}:{last}")).await?;
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod ar;
 mod billing;
 mod billing_runs;
 mod helpers;
+mod live;
 mod schedule;
 mod server;
 mod setup;

@@ -54,6 +54,8 @@ struct Tail<T: Row> {
     seen: HashSet<i64>,
     order: VecDeque<i64>,
     high: i64,
+    /// The client's cursor: it has seen everything up to here.
+    floor: i64,
 }
 
 impl<T: Row> Tail<T> {
@@ -93,7 +95,7 @@ impl<T: Row> Tail<T> {
             }
             match self.rx.recv().await {
                 Ok(row) => {
-                    if (self.wants)(&row) && self.remember(row.id()) {
+                    if row.id() > self.floor && (self.wants)(&row) && self.remember(row.id()) {
                         return Some(row);
                     }
                 }
@@ -120,6 +122,7 @@ fn tail<T: Row>(
         seen: HashSet::new(),
         order: VecDeque::new(),
         high: after.unwrap_or(0),
+        floor: after.unwrap_or(0),
     };
     stream::unfold(
         state,
