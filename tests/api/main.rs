@@ -4,6 +4,7 @@
 mod ar;
 mod billing;
 mod billing_runs;
+mod hardening;
 mod helpers;
 mod live;
 mod schedule;
