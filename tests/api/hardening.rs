@@ -516,3 +516,30 @@ async fn item_12_a_slow_request_is_stopped_at_the_timeout_and_the_server_recover
     blocker.rollback().await.expect("release");
     still_up(&app).await;
 }
+
+#[tokio::test]
+async fn items_13_and_18_alg_none_and_edited_claims_are_unauthenticated_over_http() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let claims = b64(&json!({ "sub": "x", "exp": chrono::Utc::now().timestamp() + 600, "role": "ADMIN", "legal_entities": ["*"] }).to_string());
+    for alg in ["none", "None", "NONE"] {
+        let token = format!(
+            "{}.{claims}.",
+            b64(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#))
+        );
+        let body = app.gql(&token, "{ legalEntities { id } }", json!({})).await;
+        assert_eq!(code(&body), "UNAUTHENTICATED", "alg {alg}");
+    }
+    let partner = token("PARTNER", &["billing:read"], &["1"]);
+    let parts: Vec<&str> = partner.split('.').collect();
+    let forged = format!("{}.{claims}.{}", parts[0], parts[2]);
+    let body = app
+        .gql(&forged, "{ legalEntities { id } }", json!({}))
+        .await;
+    assert_eq!(
+        code(&body),
+        "UNAUTHENTICATED",
+        "claims edited, signature kept"
+    );
+}
