@@ -58,9 +58,9 @@ async fn seed(conn: &DatabaseConnection, n: usize) -> anyhow::Result<i64> {
     let due = plus(&start.to_string(), "s.n % 365 + 30");
     let total = "(100000 + (s.n % 900) * 100)";
     let paid = format!(
-        "(CASE WHEN s.n % 12 = 0 THEN 0 WHEN s.n % 12 = 1 THEN {total} / 2 ELSE {total} END)"
+        "(CASE WHEN (s.n / 7) % 12 = 0 THEN 0 WHEN (s.n / 7) % 12 = 1 THEN {total} / 2 ELSE {total} END)"
     );
-    let status = "(CASE WHEN s.n % 12 < 2 THEN 'POSTED' ELSE 'PAID' END)";
+    let status = "(CASE WHEN (s.n / 7) % 12 < 2 THEN 'POSTED' ELSE 'PAID' END)";
     // Generated in the database: a million client-side rows would time the seeding, not the report.
     for chunk_start in (0..n).step_by(100_000) {
         let chunk_end = (chunk_start + 100_000).min(n);
