@@ -37,7 +37,15 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         Ok(p) => p,
         Err(err) => return unauthenticated(err),
     };
-    // A JSON array (a batch) does not deserialize into one request.
+    // One request per body: a JSON array (a batch, even an empty one) is
+    // refused before parsing.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "the body is not a single GraphQL request",
+            BAD_USER_INPUT,
+        );
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(_) => {

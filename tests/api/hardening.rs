@@ -543,3 +543,27 @@ async fn items_13_and_18_alg_none_and_edited_claims_are_unauthenticated_over_htt
         "claims edited, signature kept"
     );
 }
+
+#[tokio::test]
+async fn item_03_any_json_array_body_is_refused_before_anything_runs() {
+    let app = spawn_app().await;
+    for body in [
+        "[]",
+        "  [{\"query\": \"{ __typename }\"}]",
+        "\"{ __typename }\"",
+        "null",
+    ] {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.addr))
+            .bearer_auth(admin())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 400, "{body}");
+        let json: Value = response.json().await.expect("JSON");
+        assert_eq!(code(&json), "BAD_USER_INPUT");
+    }
+}
