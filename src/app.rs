@@ -111,7 +111,7 @@ impl Application {
         }
         if dev_secret {
             let token = admin_token(&keys, 7 * 86_400, &args.claims)?;
-            tracing::info!("development admin token (7 days): {token}");
+            // Printed for the developer, never logged: logs are shipped and kept.
             println!(
                 "\nPaste into GraphiQL's headers: {{\"Authorization\": \"Bearer {token}\"}}\n"
             );

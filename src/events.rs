@@ -72,6 +72,16 @@ pub async fn notify(conn: &impl ConnectionTrait, payload: String) -> Result<(), 
     .map(|_| ())
 }
 
+/// A run's committed state, whole: re-reading the row on delivery could
+/// skip states a later commit already replaced. Falls back to the id when
+/// the state would not fit NOTIFY's 8000-byte payload.
+pub fn run_payload(run: &billing_run::Model) -> String {
+    match serde_json::to_string(run) {
+        Ok(json) if json.len() < 7900 => format!("R:{json}"),
+        _ => format!("r:{}", run.id),
+    }
+}
+
 /// Starts the backend that feeds `bus` until `stop`.
 pub fn start(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken) {
     if db.get_database_backend() == DbBackend::Postgres {
@@ -222,13 +232,23 @@ async fn resync(
     catch_up(db, bus, cursors).await
 }
 
-/// Payloads: `r:<run id>`, `a:<first id>:<last id>`, `d:<first id>:<last id>`.
+/// Payloads: `R:<run as JSON>` (or `r:<run id>`), `a:<first id>:<last id>`,
+/// `d:<first id>:<last id>`.
 async fn deliver(
     db: &DatabaseConnection,
     bus: &Bus,
     cursors: &mut Cursors,
     payload: &str,
 ) -> Result<(), sea_orm::DbErr> {
+    if let Some(json) = payload.strip_prefix("R:") {
+        match serde_json::from_str::<billing_run::Model>(json) {
+            Ok(run) => {
+                let _ = bus.runs.send(run);
+            }
+            Err(err) => tracing::warn!(error = %err, "unreadable run notification"),
+        }
+        return Ok(());
+    }
     let mut parts = payload.split(':');
     let kind = parts.next().unwrap_or_default();
     let first: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);

@@ -1,7 +1,8 @@
 //! The `billing_run` table.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// Serializable so a committed state can travel whole in a NOTIFY payload.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "billing_run")]
 pub struct Model {
     #[sea_orm(primary_key)]

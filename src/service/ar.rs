@@ -41,7 +41,13 @@ pub async fn aging(
     let rows = aging::aging_rows(&ctx.db, entity.id, as_of).await?;
     let mut totals = Buckets::default();
     for row in &rows {
-        totals.add(&row.buckets);
+        let fits =
+            row.buckets.checked_total().is_some() && totals.checked_add(&row.buckets).is_some();
+        if !fits {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "aging totals exceed the storage range"
+            )));
+        }
     }
     Ok(AgingReport {
         minor_units: Currency::parse(&entity.currency).map_or(2, Currency::minor_units),

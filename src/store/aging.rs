@@ -39,16 +39,31 @@ pub struct Buckets {
 }
 
 impl Buckets {
-    pub fn total(&self) -> i64 {
-        self.current + self.days_1_30 + self.days_31_60 + self.days_61_90 + self.over_90
+    /// `None` when the sum leaves the storage range.
+    pub fn checked_total(&self) -> Option<i64> {
+        self.current
+            .checked_add(self.days_1_30)?
+            .checked_add(self.days_31_60)?
+            .checked_add(self.days_61_90)?
+            .checked_add(self.over_90)
     }
 
-    pub fn add(&mut self, other: &Buckets) {
-        self.current += other.current;
-        self.days_1_30 += other.days_1_30;
-        self.days_31_60 += other.days_31_60;
-        self.days_61_90 += other.days_61_90;
-        self.over_90 += other.over_90;
+    pub fn total(&self) -> i64 {
+        self.checked_total().unwrap_or(i64::MAX)
+    }
+
+    /// Adds `other` in; `None` (and self unchanged) when a sum overflows.
+    pub fn checked_add(&mut self, other: &Buckets) -> Option<()> {
+        let sum = Buckets {
+            current: self.current.checked_add(other.current)?,
+            days_1_30: self.days_1_30.checked_add(other.days_1_30)?,
+            days_31_60: self.days_31_60.checked_add(other.days_31_60)?,
+            days_61_90: self.days_61_90.checked_add(other.days_61_90)?,
+            over_90: self.over_90.checked_add(other.over_90)?,
+        };
+        sum.checked_total()?;
+        *self = sum;
+        Some(())
     }
 }
 

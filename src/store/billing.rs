@@ -75,7 +75,7 @@ pub async fn insert_run(
     }
     .insert(conn)
     .await?;
-    crate::events::notify(conn, format!("r:{}", run.id)).await?;
+    crate::events::notify(conn, crate::events::run_payload(&run)).await?;
     Ok(run)
 }
 
@@ -233,7 +233,7 @@ pub async fn save_run(
         active.reset(column);
     }
     let run = active.update(conn).await?;
-    crate::events::notify(conn, format!("r:{}", run.id)).await?;
+    crate::events::notify(conn, crate::events::run_payload(&run)).await?;
     Ok(run)
 }
 

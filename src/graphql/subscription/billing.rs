@@ -25,6 +25,8 @@ struct Watch {
     run_id: Option<i64>,
     entity_id: Option<i64>,
     first: Option<billing_run::Model>,
+    /// Current states re-read after falling behind, still to send.
+    caught_up: std::collections::VecDeque<billing_run::Model>,
     done: bool,
 }
 
@@ -44,7 +46,7 @@ impl Watch {
         if self.done {
             return None;
         }
-        if let Some(run) = self.first.take() {
+        if let Some(run) = self.first.take().or_else(|| self.caught_up.pop_front()) {
             self.done = self.run_id.is_some() && finished(&run);
             return Some(run);
         }
@@ -57,7 +59,21 @@ impl Watch {
                 Ok(_) => continue,
                 Err(RecvError::Lagged(_)) => {
                     // Missed updates: send the current state instead.
-                    let Some(id) = self.run_id else { continue };
+                    let Some(id) = self.run_id else {
+                        // Following an entity: its latest runs, oldest first.
+                        let Some(entity) = self.entity_id else {
+                            continue;
+                        };
+                        let (latest, _) =
+                            runs::billing_runs(&self.ctx, &self.principal, entity, Some(20), None)
+                                .await
+                                .ok()?;
+                        self.caught_up.extend(latest.into_iter().rev());
+                        match self.caught_up.pop_front() {
+                            Some(run) => return Some(run),
+                            None => continue,
+                        }
+                    };
                     let run = runs::billing_run(&self.ctx, &self.principal, id)
                         .await
                         .ok()
@@ -117,6 +133,7 @@ impl BillingSubscription {
             run_id,
             entity_id,
             first,
+            caught_up: Default::default(),
             done: false,
         };
         let shutdown = watch.ctx.shutdown.clone();
