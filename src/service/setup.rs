@@ -54,13 +54,20 @@ pub async fn create_legal_entity(
         country,
         timezone: timezone.name().to_string(),
     };
-    match legal_entity::insert(&ctx.db, new).await {
+    // In a write transaction: a request dropped at its timeout while the
+    // transaction waits for the lock rolls back instead of committing later.
+    let txn = store::begin_write(&ctx.db).await?;
+    match legal_entity::insert(&txn, new).await {
         // Lost a race with a concurrent create of the same code.
         Err(store::StoreError::Conflict(_)) => Err(ServiceError::bad_input(
             "code",
             format!("legal entity code {code:?} already exists"),
         )),
-        other => Ok(other?),
+        Err(other) => Err(other.into()),
+        Ok(created) => {
+            txn.commit().await?;
+            Ok(created)
+        }
     }
 }
 
@@ -121,7 +128,10 @@ pub async fn create_customer(
         )?,
         has_payment_method: input.has_payment_method.unwrap_or(false),
     };
-    Ok(party::insert_customer(&ctx.db, new).await?)
+    let txn = store::begin_write(&ctx.db).await?;
+    let created = party::insert_customer(&txn, new).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 pub async fn customers(
@@ -161,11 +171,16 @@ pub async fn create_tax_code(
         code: code.clone(),
         rate_e6,
     };
-    match party::insert_tax_code(&ctx.db, new).await {
+    let txn = store::begin_write(&ctx.db).await?;
+    match party::insert_tax_code(&txn, new).await {
         Err(store::StoreError::Conflict(_)) => Err(ServiceError::bad_input(
             "code",
             format!("tax code {code:?} already exists in this legal entity"),
         )),
-        other => Ok(other?),
+        Err(other) => Err(other.into()),
+        Ok(created) => {
+            txn.commit().await?;
+            Ok(created)
+        }
     }
 }

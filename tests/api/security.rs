@@ -740,7 +740,6 @@ async fn item_12_timed_out_requests_are_408_and_the_pool_recovers() {
 }
 
 #[tokio::test]
-#[ignore = "bug (SQLite; passes on PostgreSQL): a request stopped at the request timeout (408, TimeoutLayer in src/http/mod.rs) only drops the handler future; sqlx-sqlite has already handed the INSERT to its worker thread, which keeps waiting in the busy handler and commits once the lock is released, so createLegalEntity writes its row although the client got 408 (README: the 408 drops the database work; SECURITY.md 12: the statement is cancelled)"]
 async fn item_12_a_timed_out_write_never_lands() {
     let app = spawn_app_with(|a| a.request_timeout_secs = 1).await;
     let blocker = lock_legal_entities(&app).await;
