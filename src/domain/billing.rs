@@ -95,6 +95,16 @@ pub fn invoice_for_period(
     })
 }
 
+/// What an invoice still asks for: nothing once voided, else total − paid
+/// (amounts at storage scale).
+pub fn amount_due_e4(status: &str, total_e4: i64, paid_e4: i64) -> i64 {
+    if status == "VOID" {
+        0
+    } else {
+        total_e4.saturating_sub(paid_e4)
+    }
+}
+
 /// `<entity code>-<year>-<000001>`: gapless per legal entity and year.
 pub fn invoice_number(entity_code: &str, year: i32, n: i64) -> String {
     format!("{entity_code}-{year}-{n:06}")
@@ -180,6 +190,13 @@ mod tests {
         let period = monthly(d(2026, 1, 1), None).period(0).expect("period");
         let huge = line("79228162514264337593543950335", "2", "0");
         assert!(invoice_for_period(&[huge], &period, 2).is_err());
+    }
+
+    #[test]
+    fn a_void_invoice_owes_nothing_and_others_owe_the_rest() {
+        assert_eq!(amount_due_e4("VOID", 100, 0), 0);
+        assert_eq!(amount_due_e4("POSTED", 100, 40), 60);
+        assert_eq!(amount_due_e4("PAID", 100, 100), 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, InputObject, MaybeUndefined, Object, ID};
 
-use crate::domain::access::{Role, Scope};
+use crate::domain::access::Scope;
 use crate::graphql::guard::{principal, Needs};
 use crate::graphql::idempotent;
 use crate::graphql::scalars::{Date, Dec};
@@ -64,12 +64,7 @@ impl BillingMutation {
             None => None,
             Some(id) => Some(parse_id(id).ok_or(ServiceError::NotFound("legal entity"))?),
         };
-        // Partners integrate by API; people press the Run button.
-        let source = if principal.role == Role::Partner {
-            TriggerSource::Api
-        } else {
-            TriggerSource::Manual
-        };
+        let source = TriggerSource::requested_by(principal);
         let service = ctx.data::<Ctx>()?;
         let work = billing::trigger(
             service,

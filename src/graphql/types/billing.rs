@@ -279,12 +279,11 @@ impl Invoice {
         self.money(self.0.amount_paid_e4)
     }
     async fn amount_due(&self) -> Dec {
-        let due = if self.0.status == "VOID" {
-            0
-        } else {
-            self.0.total_e4 - self.0.amount_paid_e4
-        };
-        self.money(due)
+        self.money(crate::domain::billing::amount_due_e4(
+            &self.0.status,
+            self.0.total_e4,
+            self.0.amount_paid_e4,
+        ))
     }
     async fn void_reason(&self) -> Option<&str> {
         self.0.void_reason.as_deref()

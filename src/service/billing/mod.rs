@@ -24,6 +24,16 @@ pub enum TriggerSource {
 }
 
 impl TriggerSource {
+    /// A trigger over the API: partners integrate by API; people press the
+    /// Run button.
+    pub fn requested_by(principal: &Principal) -> Self {
+        if principal.role == crate::domain::access::Role::Partner {
+            TriggerSource::Api
+        } else {
+            TriggerSource::Manual
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             TriggerSource::Manual => "MANUAL",
