@@ -111,6 +111,11 @@ fn inspect(held: &Mutex<Held>, bytes: &[u8]) -> bool {
 }
 
 fn finished(held: &Mutex<Held>, text: &str) {
+    // Every `next` to every subscriber passes here: parse only the frames
+    // that can end a subscription.
+    if !(text.contains("\"complete\"") || text.contains("\"error\"")) {
+        return;
+    }
     let Ok(message) = serde_json::from_str::<serde_json::Value>(text) else {
         return;
     };

@@ -247,13 +247,15 @@ pub async fn invoice_list(
     require(principal, Scope::BillingRead)?;
     let limit = page_size(q.first)?;
     let filter = invoices::InvoiceFilter {
-        legal_entity_id: q.legal_entity_id,
+        legal_entity_id: Some(q.legal_entity_id),
         status: q.status,
         customer_id: q.customer_id,
         due_from: q.due_from,
         due_to: q.due_to,
+        ..Default::default()
     };
-    let mut rows = invoices::page(&ctx.db, principal, filter, q.before, limit + 1).await?;
+    let cursor = invoices::Cursor::Before(q.before);
+    let mut rows = invoices::page(&ctx.db, principal, filter, cursor, limit + 1).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok((rows, more))

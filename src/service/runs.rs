@@ -52,7 +52,12 @@ pub async fn run_invoices(
 ) -> ServiceResult<(Vec<invoice::Model>, bool)> {
     require(principal, Scope::BillingRead)?;
     let limit = page_size(first)?;
-    let mut rows = invoices::page_by_run(&ctx.db, principal, run_id, after, limit + 1).await?;
+    let filter = invoices::InvoiceFilter {
+        billing_run_id: Some(run_id),
+        ..Default::default()
+    };
+    let cursor = invoices::Cursor::After(after);
+    let mut rows = invoices::page(&ctx.db, principal, filter, cursor, limit + 1).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok((rows, more))

@@ -86,30 +86,6 @@ pub async fn lines_of(
         .await?)
 }
 
-/// Invoices of a run in id order, after the `after` id.
-pub async fn page_by_run(
-    conn: &impl ConnectionTrait,
-    principal: &Principal,
-    run_id: i64,
-    after: Option<i64>,
-    limit: u64,
-) -> StoreResult<Vec<invoice::Model>> {
-    let mut query = scoped(
-        invoice::Entity::find(),
-        invoice::Column::LegalEntityId,
-        principal,
-    )
-    .filter(invoice::Column::BillingRunId.eq(run_id));
-    if let Some(after) = after {
-        query = query.filter(invoice::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(invoice::Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await?)
-}
-
 /// DRAFT → POSTED with its number; false when it was no longer a draft
 /// (a concurrent post won).
 pub async fn mark_posted(
@@ -173,28 +149,43 @@ pub async fn apply_payment(
     Ok(result.rows_affected == 1)
 }
 
+/// Which invoices to list; every field narrows.
+#[derive(Default)]
 pub struct InvoiceFilter {
-    pub legal_entity_id: i64,
+    pub legal_entity_id: Option<i64>,
+    pub billing_run_id: Option<i64>,
     pub status: Option<&'static str>,
     pub customer_id: Option<i64>,
     pub due_from: Option<chrono::NaiveDate>,
     pub due_to: Option<chrono::NaiveDate>,
 }
 
-/// An entity's invoices, newest first, before the `before` id.
+/// Where a keyset page starts: oldest first after an id, or newest first
+/// before one.
+pub enum Cursor {
+    After(Option<i64>),
+    Before(Option<i64>),
+}
+
+/// One page of invoices, scoped to the caller's legal entities in SQL.
 pub async fn page(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     filter: InvoiceFilter,
-    before: Option<i64>,
+    cursor: Cursor,
     limit: u64,
 ) -> StoreResult<Vec<invoice::Model>> {
     let mut query = scoped(
         invoice::Entity::find(),
         invoice::Column::LegalEntityId,
         principal,
-    )
-    .filter(invoice::Column::LegalEntityId.eq(filter.legal_entity_id));
+    );
+    if let Some(entity) = filter.legal_entity_id {
+        query = query.filter(invoice::Column::LegalEntityId.eq(entity));
+    }
+    if let Some(run) = filter.billing_run_id {
+        query = query.filter(invoice::Column::BillingRunId.eq(run));
+    }
     if let Some(status) = filter.status {
         query = query.filter(invoice::Column::Status.eq(status));
     }
@@ -207,12 +198,19 @@ pub async fn page(
     if let Some(to) = filter.due_to {
         query = query.filter(invoice::Column::DueDate.lte(to));
     }
-    if let Some(before) = before {
-        query = query.filter(invoice::Column::Id.lt(before));
-    }
-    Ok(query
-        .order_by_desc(invoice::Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await?)
+    let query = match cursor {
+        Cursor::After(after) => {
+            if let Some(id) = after {
+                query = query.filter(invoice::Column::Id.gt(id));
+            }
+            query.order_by_asc(invoice::Column::Id)
+        }
+        Cursor::Before(before) => {
+            if let Some(id) = before {
+                query = query.filter(invoice::Column::Id.lt(id));
+            }
+            query.order_by_desc(invoice::Column::Id)
+        }
+    };
+    Ok(query.limit(limit).all(conn).await?)
 }

@@ -96,16 +96,6 @@ pub async fn notify(
     Ok(())
 }
 
-pub async fn notifications_of_run(
-    conn: &impl ConnectionTrait,
-    run_id: i64,
-) -> StoreResult<Vec<notification::Model>> {
-    Ok(notification::Entity::find()
-        .filter(notification::Column::BillingRunId.eq(run_id))
-        .all(conn)
-        .await?)
-}
-
 /// Which audit events to read; every field narrows.
 #[derive(Default)]
 pub struct AuditFilter<'a> {

@@ -136,11 +136,6 @@ pub fn admin() -> String {
 }
 
 impl TestApp {
-    /// An HTTP client for another server (a second replica) on `port`.
-    pub fn client_for(_port: u16) -> reqwest::Client {
-        reqwest::Client::new()
-    }
-
     /// POSTs a GraphQL request and returns the JSON body.
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
         self.client

@@ -506,7 +506,7 @@ async fn a_run_executed_by_one_replica_is_seen_live_on_another() {
     )
     .await;
     barrier(&mut raw).await;
-    let b = TestApp::client_for(b_port);
+    let b = app.client.clone();
     let body: Value = b
         .post(format!("http://127.0.0.1:{b_port}/graphql"))
         .bearer_auth(admin())

@@ -794,7 +794,9 @@ async fn a_run_executed_by_another_process_is_seen_live_on_this_one() {
     c.subscribe("runs", BY_ENTITY, json!({ "e": e })).await;
     c.subscribe("domain", DOMAIN, json!({ "e": e })).await;
     c.barrier().await;
-    let body: Value = TestApp::client_for(b_port)
+    let body: Value = app
+        .client
+        .clone()
         .post(format!("http://127.0.0.1:{b_port}/graphql"))
         .bearer_auth(admin())
         .json(&json!({ "query": TRIGGER, "variables": { "e": e, "a": "2026-11-27", "w": false } }))
