@@ -5,95 +5,27 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{admin, serve_args, spawn_app, token, token_with, TestApp};
+use crate::ws_client::{Client, Frame};
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-#[derive(Debug)]
-enum Frame {
-    Json(Value),
-    Closed(Option<u16>),
-    Silent,
-}
-
-struct Raw {
-    ws: Socket,
-}
-
-impl Raw {
-    async fn connect(port: u16) -> Raw {
-        let mut request = format!("ws://127.0.0.1:{port}/graphql/ws")
-            .into_client_request()
-            .expect("request");
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        let (ws, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("connect");
-        Raw { ws }
-    }
-
-    /// Connected and acknowledged with `token`.
-    async fn authed(port: u16, token: &str) -> Raw {
-        let mut raw = Raw::connect(port).await;
-        raw.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
-            .await;
-        match raw.recv(Duration::from_secs(5)).await {
-            Frame::Json(v) if v["type"] == "connection_ack" => raw,
-            other => panic!("expected connection_ack, got {other:?}"),
-        }
-    }
-
-    async fn send(&mut self, v: Value) {
-        let _ = self.ws.send(Message::text(v.to_string())).await;
-    }
-
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
-            .await;
-    }
-
-    async fn recv(&mut self, wait: Duration) -> Frame {
-        loop {
-            match tokio::time::timeout(wait, self.ws.next()).await {
-                Err(_) => return Frame::Silent,
-                Ok(None) | Ok(Some(Err(_))) => return Frame::Closed(None),
-                Ok(Some(Ok(Message::Close(frame)))) => {
-                    return Frame::Closed(frame.map(|f| u16::from(f.code)))
+/// `next` payloads of subscription `id` until `done` says stop.
+async fn collect(raw: &mut Client, id: &str, mut done: impl FnMut(&Value) -> bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        match raw.recv(Duration::from_secs(15)).await {
+            Frame::Msg(v) if v["type"] == "next" && v["id"] == id => {
+                let stop = done(&v["payload"]);
+                out.push(v["payload"].clone());
+                if stop {
+                    return out;
                 }
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    return Frame::Json(serde_json::from_str(&t).expect("JSON frame"));
-                }
-                Ok(Some(Ok(_))) => continue,
             }
-        }
-    }
-
-    /// `next` payloads of subscription `id` until `done` says stop.
-    async fn collect(&mut self, id: &str, mut done: impl FnMut(&Value) -> bool) -> Vec<Value> {
-        let mut out = Vec::new();
-        loop {
-            match self.recv(Duration::from_secs(15)).await {
-                Frame::Json(v) if v["type"] == "next" && v["id"] == id => {
-                    let stop = done(&v["payload"]);
-                    out.push(v["payload"].clone());
-                    if stop {
-                        return out;
-                    }
-                }
-                Frame::Json(v) if v["type"] == "complete" && v["id"] == id => return out,
-                Frame::Json(v) if v["type"] == "error" => panic!("subscription error: {v}"),
-                Frame::Json(_) => continue,
-                other => panic!("stream ended early: {other:?} after {out:?}"),
-            }
+            Frame::Msg(v) if v["type"] == "complete" && v["id"] == id => return out,
+            Frame::Msg(v) if v["type"] == "error" => panic!("subscription error: {v}"),
+            Frame::Msg(_) => continue,
+            other => panic!("stream ended early: {other:?} after {out:?}"),
         }
     }
 }
@@ -118,37 +50,23 @@ async fn trigger(app: &TestApp, entity: &str, wait: bool) -> Value {
         .clone()
 }
 
-/// Makes sure earlier subscriptions on `raw` are registered: the server
-/// answers a later query only after it processed the earlier messages.
-async fn barrier(raw: &mut Raw) {
-    raw.subscribe("barrier", "{ __typename }", json!({})).await;
-    loop {
-        match raw.recv(Duration::from_secs(5)).await {
-            Frame::Json(v) if v["id"] == "barrier" && v["type"] == "complete" => return,
-            Frame::Json(_) => continue,
-            other => panic!("no barrier answer: {other:?}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn audit_events_arrive_live_in_commit_order() {
     let app = spawn_app().await;
     let entity = entity_with_contracts(&app, "AUD", 3).await;
-    let mut raw = Raw::authed(app.port, &admin()).await;
+    let mut raw = Client::authed(app.port, &admin()).await;
     raw.subscribe(
         "a",
         "subscription($e: ID) { auditEvents(legalEntityId: $e) { id action subjectType legalEntityId } }",
         json!({ "e": entity }),
     )
     .await;
-    barrier(&mut raw).await;
+    raw.barrier().await;
     trigger(&app, &entity, false).await;
-    let events = raw
-        .collect("a", |p| {
-            p["data"]["auditEvents"]["action"] == "RUN_COMPLETED"
-        })
-        .await;
+    let events = collect(&mut raw, "a", |p| {
+        p["data"]["auditEvents"]["action"] == "RUN_COMPLETED"
+    })
+    .await;
     let actions: Vec<&str> = events
         .iter()
         .map(|e| e["data"]["auditEvents"]["action"].as_str().unwrap_or(""))
@@ -216,7 +134,7 @@ async fn domain_events_replay_from_a_cursor_then_go_live_without_duplicates() {
         "after is exclusive and ordered"
     );
 
-    let mut raw = Raw::authed(app.port, &admin()).await;
+    let mut raw = Client::authed(app.port, &admin()).await;
     raw.subscribe(
         "d",
         "subscription($a: ID, $e: ID) { domainEvents(after: $a, legalEntityId: $e) { id type } }",
@@ -225,12 +143,11 @@ async fn domain_events_replay_from_a_cursor_then_go_live_without_duplicates() {
     .await;
     // Replay: the 4 events after the cursor, then live.
     let mut seen = 0;
-    let replayed = raw
-        .collect("d", |_| {
-            seen += 1;
-            seen == 4
-        })
-        .await;
+    let replayed = collect(&mut raw, "d", |_| {
+        seen += 1;
+        seen == 4
+    })
+    .await;
     let replayed_ids: Vec<&str> = replayed
         .iter()
         .map(|p| p["data"]["domainEvents"]["id"].as_str().unwrap_or(""))
@@ -245,7 +162,7 @@ async fn domain_events_replay_from_a_cursor_then_go_live_without_duplicates() {
     );
     // A second run bills nothing new but completes: one live event.
     trigger(&app, &entity, false).await;
-    let live = raw.collect("d", |_| true).await;
+    let live = collect(&mut raw, "d", |_| true).await;
     assert_eq!(
         live[0]["data"]["domainEvents"]["type"],
         "billing_run.completed"
@@ -271,7 +188,7 @@ async fn domain_events_replay_from_a_cursor_then_go_live_without_duplicates() {
     }
 
     // A types filter passes only those types.
-    let mut typed = Raw::authed(app.port, &admin()).await;
+    let mut typed = Client::authed(app.port, &admin()).await;
     typed
         .subscribe(
             "t",
@@ -280,12 +197,11 @@ async fn domain_events_replay_from_a_cursor_then_go_live_without_duplicates() {
         )
         .await;
     let mut n = 0;
-    let only = typed
-        .collect("t", |_| {
-            n += 1;
-            n == 2
-        })
-        .await;
+    let only = collect(&mut typed, "t", |_| {
+        n += 1;
+        n == 2
+    })
+    .await;
     assert!(only
         .iter()
         .all(|p| p["data"]["domainEvents"]["type"] == "payment.collection_requested"));
@@ -297,7 +213,7 @@ async fn a_partner_receives_only_its_own_entities_events_checked_per_event() {
     let mine = entity_with_contracts(&app, "MINE", 1).await;
     let theirs = entity_with_contracts(&app, "THEIRS", 1).await;
     let partner = token("PARTNER", &["billing:read", "events:read"], &[&mine]);
-    let mut raw = Raw::authed(app.port, &partner).await;
+    let mut raw = Client::authed(app.port, &partner).await;
     raw.subscribe(
         "a",
         "subscription { auditEvents { action legalEntityId } }",
@@ -310,14 +226,14 @@ async fn a_partner_receives_only_its_own_entities_events_checked_per_event() {
         json!({}),
     )
     .await;
-    barrier(&mut raw).await;
+    raw.barrier().await;
     trigger(&app, &theirs, true).await;
     trigger(&app, &mine, true).await;
     // Everything of the partner's run arrives; nothing of the other's.
     let mut completed = (false, false);
     while completed != (true, true) {
         match raw.recv(Duration::from_secs(10)).await {
-            Frame::Json(v) if v["type"] == "next" => {
+            Frame::Msg(v) if v["type"] == "next" => {
                 let payload = &v["payload"]["data"];
                 let event = if v["id"] == "a" {
                     &payload["auditEvents"]
@@ -336,7 +252,7 @@ async fn a_partner_receives_only_its_own_entities_events_checked_per_event() {
                     completed.1 = true;
                 }
             }
-            Frame::Json(_) => continue,
+            Frame::Msg(_) => continue,
             other => panic!("stream ended: {other:?}"),
         }
     }
@@ -349,7 +265,7 @@ async fn a_partner_receives_only_its_own_entities_events_checked_per_event() {
     .await;
     loop {
         match raw.recv(Duration::from_secs(5)).await {
-            Frame::Json(v) if v["id"] == "x" => {
+            Frame::Msg(v) if v["id"] == "x" => {
                 // async-graphql reports a resolver error as a `next` with
                 // errors and no data (then `complete`), or as `error`.
                 let errors = if v["type"] == "error" {
@@ -361,7 +277,7 @@ async fn a_partner_receives_only_its_own_entities_events_checked_per_event() {
                 assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND", "{v}");
                 break;
             }
-            Frame::Json(_) => continue,
+            Frame::Msg(_) => continue,
             other => panic!("no answer: {other:?}"),
         }
     }
@@ -370,7 +286,7 @@ async fn a_partner_receives_only_its_own_entities_events_checked_per_event() {
 #[tokio::test]
 async fn a_duplicate_subscription_id_closes_the_connection_with_4409() {
     let app = spawn_app().await;
-    let mut raw = Raw::authed(app.port, &admin()).await;
+    let mut raw = Client::authed(app.port, &admin()).await;
     let q = "subscription { auditEvents { id } }";
     raw.subscribe("same", q, json!({})).await;
     raw.subscribe("same", q, json!({})).await;
@@ -382,13 +298,13 @@ async fn a_duplicate_subscription_id_closes_the_connection_with_4409() {
         "graphql-transport-ws: Subscriber for <id> already exists"
     );
     // The server is still up.
-    Raw::authed(app.port, &admin()).await;
+    Client::authed(app.port, &admin()).await;
 }
 
 #[tokio::test]
 async fn too_many_subscriptions_on_one_socket_close_it() {
     let app = spawn_app().await;
-    let mut raw = Raw::authed(app.port, &admin()).await;
+    let mut raw = Client::authed(app.port, &admin()).await;
     for i in 0..=billrun::http::ws::MAX_SUBSCRIPTIONS {
         raw.subscribe(
             &format!("s{i}"),
@@ -409,7 +325,7 @@ async fn too_many_subscriptions_on_one_socket_close_it() {
 #[tokio::test]
 async fn an_oversized_message_closes_the_connection_and_the_server_stays_up() {
     let app = spawn_app().await;
-    let mut raw = Raw::authed(app.port, &admin()).await;
+    let mut raw = Client::authed(app.port, &admin()).await;
     let huge = "x".repeat(200 * 1024);
     raw.subscribe(
         "big",
@@ -421,18 +337,18 @@ async fn an_oversized_message_closes_the_connection_and_the_server_stays_up() {
         raw.recv(Duration::from_secs(5)).await,
         Frame::Closed(_)
     ));
-    Raw::authed(app.port, &admin()).await;
+    Client::authed(app.port, &admin()).await;
 }
 
 #[tokio::test]
 async fn subscribing_before_connection_init_gets_no_data() {
     let app = spawn_app().await;
-    let mut raw = Raw::connect(app.port).await;
+    let mut raw = Client::open(app.port).await;
     raw.subscribe("early", "subscription { auditEvents { id } }", json!({}))
         .await;
     match raw.recv(Duration::from_secs(5)).await {
         Frame::Closed(_) => {}
-        Frame::Json(v) => assert_ne!(v["type"], "next", "no data before init: {v}"),
+        Frame::Msg(v) => assert_ne!(v["type"], "next", "no data before init: {v}"),
         Frame::Silent => {}
     }
 }
@@ -441,15 +357,15 @@ async fn subscribing_before_connection_init_gets_no_data() {
 async fn a_stream_ends_when_its_token_expires() {
     let app = spawn_app().await;
     let short = token_with(|c| c.exp = chrono::Utc::now().timestamp() + 3);
-    let mut raw = Raw::authed(app.port, &short).await;
+    let mut raw = Client::authed(app.port, &short).await;
     raw.subscribe("a", "subscription { auditEvents { id } }", json!({}))
         .await;
     let started = std::time::Instant::now();
     loop {
         match raw.recv(Duration::from_secs(10)).await {
-            Frame::Json(v) if v["id"] == "a" && v["type"] == "complete" => break,
+            Frame::Msg(v) if v["id"] == "a" && v["type"] == "complete" => break,
             Frame::Closed(_) => break,
-            Frame::Json(_) => continue,
+            Frame::Msg(_) => continue,
             Frame::Silent => panic!("the stream outlived its token"),
         }
     }
@@ -459,16 +375,16 @@ async fn a_stream_ends_when_its_token_expires() {
 #[tokio::test]
 async fn shutdown_completes_open_streams() {
     let app = spawn_app().await;
-    let mut raw = Raw::authed(app.port, &admin()).await;
+    let mut raw = Client::authed(app.port, &admin()).await;
     raw.subscribe("a", "subscription { auditEvents { id } }", json!({}))
         .await;
-    barrier(&mut raw).await;
+    raw.barrier().await;
     app.shutdown.cancel();
     let mut completed = false;
     loop {
         match raw.recv(Duration::from_secs(5)).await {
-            Frame::Json(v) if v["id"] == "a" && v["type"] == "complete" => completed = true,
-            Frame::Json(_) => continue,
+            Frame::Msg(v) if v["id"] == "a" && v["type"] == "complete" => completed = true,
+            Frame::Msg(_) => continue,
             Frame::Closed(_) => break,
             Frame::Silent => panic!("the connection was left open after shutdown"),
         }
@@ -492,7 +408,7 @@ async fn a_run_executed_by_one_replica_is_seen_live_on_another() {
     let b_port = replica.port();
     tokio::spawn(replica.run_until_stopped());
 
-    let mut raw = Raw::authed(app.port, &admin()).await;
+    let mut raw = Client::authed(app.port, &admin()).await;
     raw.subscribe(
         "r",
         "subscription($e: ID) { billingRunUpdated(legalEntityId: $e) { status processedCount invoiceCount } }",
@@ -505,7 +421,7 @@ async fn a_run_executed_by_one_replica_is_seen_live_on_another() {
         json!({ "e": entity }),
     )
     .await;
-    barrier(&mut raw).await;
+    raw.barrier().await;
     let b = app.client.clone();
     let body: Value = b
         .post(format!("http://127.0.0.1:{b_port}/graphql"))
@@ -525,13 +441,13 @@ async fn a_run_executed_by_one_replica_is_seen_live_on_another() {
         && events.len() >= 4)
     {
         match raw.recv(Duration::from_secs(15)).await {
-            Frame::Json(v) if v["type"] == "next" && v["id"] == "r" => {
+            Frame::Msg(v) if v["type"] == "next" && v["id"] == "r" => {
                 statuses.push(v["payload"]["data"]["billingRunUpdated"].clone())
             }
-            Frame::Json(v) if v["type"] == "next" && v["id"] == "d" => {
+            Frame::Msg(v) if v["type"] == "next" && v["id"] == "d" => {
                 events.push(v["payload"]["data"]["domainEvents"]["type"].clone())
             }
-            Frame::Json(_) => continue,
+            Frame::Msg(_) => continue,
             other => panic!(
                 "A stopped hearing B's run: {other:?}; statuses {statuses:?}, events {events:?}"
             ),

@@ -14,3 +14,4 @@ mod server;
 mod setup;
 mod storage;
 mod subscriptions;
+mod ws_client;
