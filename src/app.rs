@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{self, JwtKeys};
 use crate::config::ServeArgs;
+use crate::http::live::LiveRuntime;
 use crate::http::{self, AppState, HttpLimits};
 use crate::service::Ctx;
 use crate::{db, demo, graphql};
@@ -19,6 +20,7 @@ pub struct Application {
     router: axum::Router,
     addr: SocketAddr,
     shutdown: CancellationToken,
+    live: LiveRuntime,
 }
 
 /// The signing keys and whether they are the development secret.
@@ -123,7 +125,10 @@ impl Application {
             .local_addr()
             .context("Failed to read the bound address")?;
         let poller_ctx = ctx.clone();
+        let live = LiveRuntime::start(args.live_threads, args.live_nice)
+            .context("Failed to start the live runtime")?;
         let state = AppState {
+            live: live.live(),
             schema: graphql::build_schema(Some(ctx.clone())),
             ctx,
             keys,
@@ -140,6 +145,7 @@ impl Application {
             poller_ctx.db.clone(),
             poller_ctx.bus.clone(),
             shutdown.clone(),
+            live.live().handle(),
         );
         tokio::spawn(crate::service::billing::run_resumer(
             poller_ctx.clone(),
@@ -158,6 +164,7 @@ impl Application {
             router: http::router(state, &limits),
             addr,
             shutdown,
+            live,
         })
     }
 
@@ -173,7 +180,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, "billrun listening");
         let token = self.shutdown.clone();
-        axum::serve(self.listener, self.router)
+        let live = self.live;
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 tokio::select! {
                     _ = token.cancelled() => {}
@@ -184,7 +192,10 @@ impl Application {
                 tracing::info!("shutting down");
             })
             .await
-            .context("Server error")
+            .context("Server error");
+        // Subscriptions end on shutdown and send `complete`; let them.
+        live.drain(Duration::from_secs(2)).await;
+        served
     }
 }
 

@@ -110,6 +110,15 @@ pub struct ServeArgs {
     /// How often the scheduler looks for due jobs, in seconds (0: off).
     #[arg(long, env = "BILLRUN_SCHEDULER_POLL_SECS", default_value_t = 15)]
     pub scheduler_poll_secs: u64,
+    /// Worker threads serving WebSocket connections, apart from the ones
+    /// that run billing and answer HTTP (0: one per core).
+    #[arg(long, env = "BILLRUN_LIVE_THREADS", default_value_t = 0)]
+    pub live_threads: usize,
+    /// How far below the server's own priority (Unix nice steps, 0-19) the
+    /// WebSocket threads run, so fanning updates out to many subscribers
+    /// never slows a billing run down (0: same priority).
+    #[arg(long, env = "BILLRUN_LIVE_NICE", default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub live_nice: i32,
     /// Seed the demo data when the database is empty.
     #[arg(long, env = "BILLRUN_DEMO", default_value_t = false)]
     pub demo: bool,

@@ -2,6 +2,7 @@
 //! the tower-http layers around them.
 
 mod graphql;
+pub mod live;
 pub mod ws;
 
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub keys: JwtKeys,
     pub limiter: Option<std::sync::Arc<Limiter>>,
     pub introspection: crate::config::Introspection,
+    /// Where WebSocket connections run (see [`live`]).
+    pub live: live::Live,
 }
 
 pub fn limiter(per_minute: u32) -> Option<std::sync::Arc<Limiter>> {

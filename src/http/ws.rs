@@ -58,7 +58,11 @@ pub async fn handler(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(MAX_MESSAGE_BYTES * 4)
-        .on_upgrade(move |socket| serve(socket, state, protocol))
+        .on_upgrade(move |socket| async move {
+            // Served on the live runtime; this task only waits for the end.
+            let live = state.live.clone();
+            let _ = live.spawn(serve(socket, state, protocol)).await;
+        })
         .into_response()
 }
 
@@ -175,7 +179,10 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols) {
 
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     futures_util::pin_mut!(init_deadline);
-    let shutdown = state.ctx.shutdown.clone();
+    // Made once: each message wakes this loop, and a fresh `cancelled()`
+    // per wake would register with the token's tree every time.
+    let shutdown = state.ctx.shutdown.clone().cancelled_owned();
+    futures_util::pin_mut!(shutdown);
     let close = |code: u16, reason: String| {
         Message::Close(Some(CloseFrame {
             code,
@@ -185,6 +192,24 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols) {
     loop {
         let initialised = held.lock().map(|h| h.initialised).unwrap_or(false);
         tokio::select! {
+            biased;
+            _ = &mut shutdown => {
+                // Streams end through `bounded` and send `complete`; give
+                // them a moment to flush, then close.
+                let flush = tokio::time::sleep(Duration::from_millis(200));
+                futures_util::pin_mut!(flush);
+                loop {
+                    tokio::select! {
+                        _ = &mut flush => break,
+                        message = outbound.next() => match message {
+                            Some(WsMessage::Text(text)) => { let _ = sink.send(Message::Text(text.into())).await; }
+                            _ => break,
+                        }
+                    }
+                }
+                let _ = sink.send(close(1001, "Server shutting down".into())).await;
+                return;
+            }
             message = outbound.next() => match message {
                 Some(WsMessage::Text(text)) => {
                     finished(&held, &text);
@@ -214,23 +239,6 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols) {
             }
             _ = &mut init_deadline, if !initialised => {
                 let _ = sink.send(close(4408, "Connection initialisation timeout".into())).await;
-                return;
-            }
-            _ = shutdown.cancelled() => {
-                // Streams end through `bounded` and send `complete`; give
-                // them a moment to flush, then close.
-                let flush = tokio::time::sleep(Duration::from_millis(200));
-                futures_util::pin_mut!(flush);
-                loop {
-                    tokio::select! {
-                        _ = &mut flush => break,
-                        message = outbound.next() => match message {
-                            Some(WsMessage::Text(text)) => { let _ = sink.send(Message::Text(text.into())).await; }
-                            _ => break,
-                        }
-                    }
-                }
-                let _ = sink.send(close(1001, "Server shutting down".into())).await;
                 return;
             }
         }

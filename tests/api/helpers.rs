@@ -74,6 +74,8 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         introspection: billrun::config::Introspection::Staff,
         run_chunk_size: 500,
         scheduler_poll_secs: 0,
+        live_threads: 1,
+        live_nice: 10,
         demo: false,
     }
 }
