@@ -12,7 +12,7 @@
 //!
 //! Delivery is at least once; subscribers dedupe by id.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use entity::{audit_event, billing_run, domain_event};
@@ -20,7 +20,8 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
 };
-use tokio::sync::broadcast;
+use tokio::runtime::Handle;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// Messages kept per channel for a slow subscriber; one that falls further
@@ -33,6 +34,9 @@ const TAIL_EVERY: Duration = Duration::from_millis(50);
 
 pub struct Bus {
     pub runs: broadcast::Sender<billing_run::Model>,
+    /// SQLite: committed runs pass through a relay on the live runtime, so
+    /// waking a thousand subscribers costs the engine one channel send.
+    relay: OnceLock<mpsc::UnboundedSender<billing_run::Model>>,
     pub audit: broadcast::Sender<audit_event::Model>,
     pub domain: broadcast::Sender<domain_event::Model>,
     /// PostgreSQL: the listener publishes; direct publishing would double.
@@ -43,6 +47,7 @@ impl Bus {
     pub fn new(via_notify: bool) -> Arc<Self> {
         Arc::new(Bus {
             runs: broadcast::channel(CAPACITY).0,
+            relay: OnceLock::new(),
             audit: broadcast::channel(CAPACITY).0,
             domain: broadcast::channel(CAPACITY).0,
             via_notify,
@@ -51,8 +56,32 @@ impl Bus {
 
     /// A run's state right after its transaction committed.
     pub fn committed_run(&self, run: &billing_run::Model) {
-        if !self.via_notify {
+        if self.via_notify {
+            return;
+        }
+        let relayed = self
+            .relay
+            .get()
+            .is_some_and(|relay| relay.send(run.clone()).is_ok());
+        if !relayed {
             let _ = self.runs.send(run.clone());
+        }
+    }
+}
+
+/// Forwards committed runs to their subscribers until `stop`.
+async fn relay(
+    bus: Arc<Bus>,
+    mut committed: mpsc::UnboundedReceiver<billing_run::Model>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            run = committed.recv() => match run {
+                Some(run) => { let _ = bus.runs.send(run); }
+                None => return,
+            },
         }
     }
 }
@@ -82,13 +111,18 @@ pub fn run_payload(run: &billing_run::Model) -> String {
     }
 }
 
-/// Starts the backend that feeds `bus` until `stop`.
-pub fn start(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken) {
+/// Starts the backend that feeds `bus` until `stop`, on `on`: the runtime
+/// whose tasks hold the subscriptions, so waking them stays local to it.
+pub fn start(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken, on: &Handle) {
     if db.get_database_backend() == DbBackend::Postgres {
-        tokio::spawn(listen(db, bus, stop));
-    } else {
-        tokio::spawn(tail(db, bus, stop));
+        on.spawn(listen(db, bus, stop));
+        return;
     }
+    let (tx, rx) = mpsc::unbounded_channel();
+    if bus.relay.set(tx).is_ok() {
+        on.spawn(relay(bus.clone(), rx, stop.clone()));
+    }
+    on.spawn(tail(db, bus, stop));
 }
 
 #[derive(Default)]
