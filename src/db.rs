@@ -9,6 +9,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection};
 
 use crate::config::DbArgs;
 
+/// Rows sqlx may buffer per SQLite query: more than one billing-run chunk.
+const ROW_BUFFER: usize = 1024;
+
 pub async fn connect(args: &DbArgs) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(args.database_url.clone());
     let busy = Duration::from_millis(args.sqlite_busy_timeout_ms);
@@ -34,9 +37,21 @@ pub async fn connect(args: &DbArgs) -> anyhow::Result<DatabaseConnection> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(busy)
                 .foreign_keys(true)
+                // sqlx hands rows from its SQLite thread to the async side
+                // through a channel of 50 by default: a 500-row chunk query
+                // then ping-pongs between two threads a dozen times, and
+                // each hand-off waits for a core when subscribers are busy.
+                .row_buffer_size(ROW_BUFFER)
         });
-    if args.db_statement_timeout_secs > 0 && !is_sqlite(&args.database_url) {
-        options.statement_timeout(Duration::from_secs(args.db_statement_timeout_secs));
+    if !is_sqlite(&args.database_url) {
+        if args.db_statement_timeout_secs > 0 {
+            options.statement_timeout(Duration::from_secs(args.db_statement_timeout_secs));
+        }
+        // Open the whole pool up front, from the main runtime: a socket
+        // belongs to the runtime that opened it, and one opened lazily by a
+        // subscription on the (lower-priority) live runtime would have its
+        // readiness delivered there even when a billing run uses it.
+        options.min_connections(args.db_pool_size.max(1));
     }
     Database::connect(options)
         .await
