@@ -7,6 +7,8 @@
 //! alternate for BENCH_ROUNDS rounds (5) and medians are compared, because
 //! one pair of runs on a shared machine varies by more than the effect.
 //! BENCH_IDLE_CLIENTS=1 keeps the clients from reading during the runs.
+//! BENCH_LIVE_CPUS sets the server's `--live-cpus` (default: the last CPU;
+//! `none` for no pinning).
 //! Sizes: BENCH_SUBSCRIBERS (1000), BENCH_SIZES (10000).
 
 mod common;
@@ -169,6 +171,36 @@ async fn follow_until_completed(ws: &mut Socket, latencies: &mut Vec<f64>) -> bo
     false
 }
 
+/// BENCH_LIVE_CPUS: the server's `--live-cpus` (default: the last CPU when
+/// there are two or more; `none`: no pinning).
+fn live_cpus() -> Option<String> {
+    match std::env::var("BENCH_LIVE_CPUS").ok().as_deref() {
+        Some("none") => None,
+        Some(cpus) => Some(cpus.to_string()),
+        None => {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (n >= 2).then(|| (n - 1).to_string())
+        }
+    }
+}
+
+/// Pins every thread of this process (and so those it starts later).
+fn pin_this_process(cpus: &str) -> anyhow::Result<()> {
+    let cpus = billrun::http::live::parse_cpu_list(cpus).map_err(anyhow::Error::msg)?;
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for cpu in cpus {
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    for task in std::fs::read_dir("/proc/self/task")? {
+        if let Ok(tid) = task?.file_name().to_string_lossy().parse::<libc::pid_t>() {
+            // SAFETY: as above.
+            unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        }
+    }
+    Ok(())
+}
+
 /// BENCH_IDLE_CLIENTS=1: subscribers read nothing while the run executes
 /// (their messages wait in socket buffers), so the run's slowdown is the
 /// server's own delivery work; latencies are then meaningless.
@@ -236,10 +268,16 @@ fn main() -> anyhow::Result<()> {
         // at a lower priority (set in main) so they do not steal its CPU the
         // way remote clients would not. `nice -n -10` gives the server back
         // the normal priority.
-        let child = Command::new("nice")
+        let live_cpus = live_cpus();
+        let mut command = Command::new("nice");
+        command
             .args(["-n", "-10", env!("CARGO_BIN_EXE_billrun")])
             .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &db.url])
-            .args(["--rate-limit-per-minute", "0", "--scheduler-poll-secs", "0"])
+            .args(["--rate-limit-per-minute", "0", "--scheduler-poll-secs", "0"]);
+        if let Some(cpus) = &live_cpus {
+            command.args(["--live-cpus", cpus]);
+        }
+        let child = command
             .env("BILLRUN_JWT_SECRET", SECRET)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -253,6 +291,15 @@ fn main() -> anyhow::Result<()> {
         }
         let token = token()?;
         let pid = server.child.id();
+        match &live_cpus {
+            Some(cpus) => {
+                // Clients are remote in production: here they share the live
+                // CPUs, so they take nothing from the run's.
+                pin_this_process(cpus)?;
+                println!("server started with --live-cpus {cpus}; clients pinned there too");
+            }
+            None => println!("server started without --live-cpus (no pinning)"),
+        }
 
         // A first run warms the server up and is not counted.
         run(&server.base, &token, warm, true).await?;

@@ -98,6 +98,13 @@ impl Application {
             args.jwt_jwks_file.as_deref(),
             &args.claims,
         )?;
+        // Before the pool opens: pinning applies to threads started later.
+        let live = LiveRuntime::start(
+            args.live_threads,
+            args.live_nice,
+            args.live_cpus.as_ref().map(|c| c.0.as_slice()),
+        )
+        .context("Failed to start the live runtime")?;
         let conn = db::connect(&args.db).await?;
         db::migrate(&conn).await?;
         let mut ctx = Ctx::new(conn);
@@ -125,8 +132,6 @@ impl Application {
             .local_addr()
             .context("Failed to read the bound address")?;
         let poller_ctx = ctx.clone();
-        let live = LiveRuntime::start(args.live_threads, args.live_nice)
-            .context("Failed to start the live runtime")?;
         let state = AppState {
             live: live.live(),
             schema: graphql::build_schema(Some(ctx.clone())),

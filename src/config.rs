@@ -119,9 +119,22 @@ pub struct ServeArgs {
     /// never slows a billing run down (0: same priority).
     #[arg(long, env = "BILLRUN_LIVE_NICE", default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
     pub live_nice: i32,
+    /// CPUs reserved for WebSocket threads, e.g. `3` or `2-3` (Linux). The
+    /// rest of the server is pinned to the other CPUs, so fanning updates
+    /// out never shares a core with a billing run. Unset: no pinning.
+    #[arg(long, env = "BILLRUN_LIVE_CPUS", value_parser = parse_cpus)]
+    pub live_cpus: Option<CpuList>,
     /// Seed the demo data when the database is empty.
     #[arg(long, env = "BILLRUN_DEMO", default_value_t = false)]
     pub demo: bool,
+}
+
+/// A set of CPU numbers (`--live-cpus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+fn parse_cpus(list: &str) -> Result<CpuList, String> {
+    crate::http::live::parse_cpu_list(list).map(CpuList)
 }
 
 /// `iss` and `aud`: when set, tokens must carry exactly these.

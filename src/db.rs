@@ -43,19 +43,36 @@ pub async fn connect(args: &DbArgs) -> anyhow::Result<DatabaseConnection> {
                 // each hand-off waits for a core when subscribers are busy.
                 .row_buffer_size(ROW_BUFFER)
         });
-    if !is_sqlite(&args.database_url) {
-        if args.db_statement_timeout_secs > 0 {
-            options.statement_timeout(Duration::from_secs(args.db_statement_timeout_secs));
-        }
-        // Open the whole pool up front, from the main runtime: a socket
-        // belongs to the runtime that opened it, and one opened lazily by a
-        // subscription on the (lower-priority) live runtime would have its
-        // readiness delivered there even when a billing run uses it.
+    if args.db_statement_timeout_secs > 0 && !is_sqlite(&args.database_url) {
+        options.statement_timeout(Duration::from_secs(args.db_statement_timeout_secs));
+    }
+    // Open the whole pool up front, from the main runtime, and keep it: a
+    // connection opened lazily by a subscription on the live runtime would
+    // belong to it (a PostgreSQL socket gets its readiness from that
+    // runtime's driver; a SQLite worker thread inherits its CPU pinning and
+    // priority) even when a billing run uses it.
+    if is_sqlite(&args.database_url) {
+        // Opened one after another below: opened together, new connections
+        // to a fresh file race to switch it to WAL and fail as locked.
+        options.map_sqlx_sqlite_pool_opts(|pool| pool.max_lifetime(None).idle_timeout(None));
+    } else {
         options.min_connections(args.db_pool_size.max(1));
     }
-    Database::connect(options)
+    let db = Database::connect(options)
         .await
-        .with_context(|| format!("Failed to connect to {}", redact(&args.database_url)))
+        .with_context(|| format!("Failed to connect to {}", redact(&args.database_url)))?;
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        let pool = db.get_sqlite_connection_pool();
+        let mut held = Vec::new();
+        for _ in 0..args.db_pool_size.max(1) {
+            held.push(
+                pool.acquire().await.with_context(|| {
+                    format!("Failed to connect to {}", redact(&args.database_url))
+                })?,
+            );
+        }
+    }
+    Ok(db)
 }
 
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps replicas

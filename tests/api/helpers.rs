@@ -32,7 +32,7 @@ pub struct TestApp {
 /// A fresh database URL: a new PostgreSQL database when `DATABASE_URL` is
 /// one (the test fails, never skips, when it is unreachable), else a temp
 /// SQLite file.
-async fn fresh_database(dir: &tempfile::TempDir) -> String {
+pub async fn fresh_database(dir: &tempfile::TempDir) -> String {
     match std::env::var("DATABASE_URL") {
         Ok(base) if base.starts_with("postgres") => {
             let name = format!("billrun_test_{}", uuid::Uuid::new_v4().simple());
@@ -76,6 +76,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         scheduler_poll_secs: 0,
         live_threads: 1,
         live_nice: 10,
+        live_cpus: None,
         demo: false,
     }
 }
