@@ -106,6 +106,9 @@ impl Application {
         )
         .context("Failed to start the live runtime")?;
         let conn = db::connect(&args.db).await?;
+        if args.live_cpus.is_some() {
+            db::open_sqlite_pool(&conn, args.db.db_pool_size).await?;
+        }
         db::migrate(&conn).await?;
         let mut ctx = Ctx::new(conn);
         ctx.chunk_size = args.run_chunk_size.clamp(1, 10_000);
