@@ -126,6 +126,16 @@ impl Principal {
         self.entity_filter()
             .is_none_or(|ids| ids.contains(&legal_entity_id))
     }
+
+    /// For rows whose legal entity is optional (audit events, scheduled
+    /// jobs): one without an entity is visible only to a principal that no
+    /// entity list restricts.
+    pub fn can_see_row(&self, legal_entity_id: Option<i64>) -> bool {
+        match legal_entity_id {
+            Some(id) => self.can_see(id),
+            None => self.entity_filter().is_none(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -163,6 +173,17 @@ mod tests {
         assert!(!p.has_scope(Scope::BillingRun));
         assert!(p.can_see(1));
         assert!(!p.can_see(2));
+    }
+
+    #[test]
+    fn rows_without_an_entity_are_only_for_principals_no_entity_list_restricts() {
+        let p = partner(vec![1]);
+        assert!(p.can_see_row(Some(1)));
+        assert!(!p.can_see_row(Some(2)));
+        assert!(!p.can_see_row(None));
+        let mut everywhere = partner(vec![]);
+        everywhere.entities = EntityAccess::All;
+        assert!(everywhere.can_see_row(None) && everywhere.can_see_row(Some(2)));
     }
 
     #[test]

@@ -9,6 +9,29 @@ use crate::store::journal;
 
 pub const MAX_PAGE: u64 = 500;
 
+/// Whether a committed audit event goes to a subscriber: checked per event
+/// against the principal's entities, then the subscription's filter.
+pub fn audit_event_for(
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+    event: &audit_event::Model,
+) -> bool {
+    principal.can_see_row(event.legal_entity_id)
+        && legal_entity_id.is_none_or(|id| event.legal_entity_id == Some(id))
+}
+
+/// The same for an outbox event, with the subscription's event types.
+pub fn domain_event_for(
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+    types: Option<&[String]>,
+    event: &domain_event::Model,
+) -> bool {
+    principal.can_see(event.legal_entity_id)
+        && legal_entity_id.is_none_or(|id| event.legal_entity_id == id)
+        && types.is_none_or(|t| t.contains(&event.event_type))
+}
+
 fn limit(first: Option<i32>) -> ServiceResult<u64> {
     match first {
         None => Ok(MAX_PAGE),

@@ -23,6 +23,20 @@ pub async fn billing_runs(
     Ok((rows, more))
 }
 
+/// Whether a committed run update goes to a subscriber following `run_id`
+/// or every run of `legal_entity_id`: checked per update against the
+/// principal's entities first.
+pub fn update_for(
+    principal: &Principal,
+    run_id: Option<i64>,
+    legal_entity_id: Option<i64>,
+    run: &billing_run::Model,
+) -> bool {
+    principal.can_see(run.legal_entity_id)
+        && run_id.is_none_or(|id| id == run.id)
+        && legal_entity_id.is_none_or(|id| id == run.legal_entity_id)
+}
+
 pub async fn billing_run(
     ctx: &Ctx,
     principal: &Principal,

@@ -123,11 +123,7 @@ async fn visible_job(
         .one(&ctx.db)
         .await?
         .ok_or(ServiceError::NotFound("scheduled job"))?;
-    let visible = match job.legal_entity_id {
-        Some(le) => principal.can_see(le),
-        None => principal.entity_filter().is_none(),
-    };
-    if visible {
+    if principal.can_see_row(job.legal_entity_id) {
         Ok(job)
     } else {
         Err(ServiceError::NotFound("scheduled job"))

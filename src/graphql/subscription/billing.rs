@@ -36,10 +36,7 @@ fn finished(run: &billing_run::Model) -> bool {
 
 impl Watch {
     fn wants(&self, run: &billing_run::Model) -> bool {
-        // Checked per event: the principal's entities, then the filters.
-        self.principal.can_see(run.legal_entity_id)
-            && self.run_id.is_none_or(|id| id == run.id)
-            && self.entity_id.is_none_or(|id| id == run.legal_entity_id)
+        runs::update_for(&self.principal, self.run_id, self.entity_id, run)
     }
 
     async fn next(&mut self) -> Option<billing_run::Model> {
@@ -109,15 +106,7 @@ impl BillingSubscription {
             None => None,
             Some(id) => Some(parse_id(&id).ok_or(ServiceError::NotFound("billing run"))?),
         };
-        let entity_id = match legal_entity_id {
-            None => None,
-            Some(id) => Some(parse_id(&id).ok_or(ServiceError::NotFound("legal entity"))?),
-        };
-        if let Some(id) = entity_id {
-            if !principal.can_see(id) {
-                return Err(ServiceError::NotFound("legal entity").into());
-            }
-        }
+        let entity_id = super::entity_arg(&principal, legal_entity_id)?;
         let first = match run_id {
             Some(id) => Some(
                 runs::billing_run(&service, &principal, id)

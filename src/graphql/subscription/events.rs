@@ -13,13 +13,12 @@ use futures_util::stream::{self, Stream};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
-use super::bounded;
-use crate::domain::access::{Principal, Scope};
+use super::{bounded, entity_arg};
+use crate::domain::access::Scope;
 use crate::graphql::guard::{principal, Needs};
 use crate::graphql::types::billing::AuditEvent;
 use crate::graphql::types::events::{event_cursor, DomainEvent};
-use crate::graphql::types::parse_id;
-use crate::service::{feed, Ctx, ServiceError, ServiceResult};
+use crate::service::{feed, Ctx, ServiceResult};
 
 /// Ids remembered to drop duplicates (replay overlapping live delivery,
 /// at-least-once delivery after a reconnect).
@@ -130,16 +129,6 @@ fn tail<T: Row>(
     )
 }
 
-fn entity_arg(principal: &Principal, id: Option<ID>) -> Result<Option<i64>, ServiceError> {
-    match id {
-        None => Ok(None),
-        Some(id) => match parse_id(&id).filter(|id| principal.can_see(*id)) {
-            Some(id) => Ok(Some(id)),
-            None => Err(ServiceError::NotFound("legal entity")),
-        },
-    }
-}
-
 #[derive(Default)]
 pub struct EventsSubscription;
 
@@ -165,13 +154,7 @@ impl EventsSubscription {
             Box::pin(async move { feed::audit_events(&s, &p, entity, cursor, None).await })
         });
         let who = principal.clone();
-        let wants = Box::new(move |e: &audit_event::Model| {
-            let visible = match e.legal_entity_id {
-                Some(le) => who.can_see(le),
-                None => who.entity_filter().is_none(),
-            };
-            visible && entity.is_none_or(|id| e.legal_entity_id == Some(id))
-        });
+        let wants = Box::new(move |e: &audit_event::Model| feed::audit_event_for(&who, entity, e));
         let stream = tail(rx, fetch, wants, after);
         Ok(bounded(stream, &principal, service.shutdown.clone(), |e| {
             AuditEvent(e)
@@ -204,9 +187,7 @@ impl EventsSubscription {
         });
         let who = principal.clone();
         let wants = Box::new(move |e: &domain_event::Model| {
-            who.can_see(e.legal_entity_id)
-                && entity.is_none_or(|id| e.legal_entity_id == id)
-                && types.as_ref().is_none_or(|t| t.contains(&e.event_type))
+            feed::domain_event_for(&who, entity, types.as_deref(), e)
         });
         let stream = tail(rx, fetch, wants, after);
         Ok(bounded(

@@ -9,9 +9,24 @@ use futures_util::stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::access::Principal;
+use crate::graphql::types::parse_id;
+use crate::service::ServiceError;
+use async_graphql::ID;
 
 #[derive(async_graphql::MergedSubscription, Default)]
 pub struct SubscriptionRoot(billing::BillingSubscription, events::EventsSubscription);
+
+/// A subscription's `legalEntityId` argument: another entity's id answers
+/// exactly like a missing one.
+pub fn entity_arg(principal: &Principal, id: Option<ID>) -> Result<Option<i64>, ServiceError> {
+    match id {
+        None => Ok(None),
+        Some(id) => match parse_id(&id).filter(|id| principal.can_see(*id)) {
+            Some(id) => Ok(Some(id)),
+            None => Err(ServiceError::NotFound("legal entity")),
+        },
+    }
+}
 
 /// Ends a subscription's stream when the caller's token expires or the
 /// server shuts down (the client then receives `complete`).
