@@ -184,23 +184,6 @@ fn live_cpus() -> Option<String> {
     }
 }
 
-/// Pins every thread of this process (and so those it starts later).
-fn pin_this_process(cpus: &str) -> anyhow::Result<()> {
-    let cpus = billrun::http::live::parse_cpu_list(cpus).map_err(anyhow::Error::msg)?;
-    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for cpu in cpus {
-        unsafe { libc::CPU_SET(cpu, &mut set) };
-    }
-    for task in std::fs::read_dir("/proc/self/task")? {
-        if let Ok(tid) = task?.file_name().to_string_lossy().parse::<libc::pid_t>() {
-            // SAFETY: as above.
-            unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-        }
-    }
-    Ok(())
-}
-
 /// BENCH_IDLE_CLIENTS=1: subscribers read nothing while the run executes
 /// (their messages wait in socket buffers), so the run's slowdown is the
 /// server's own delivery work; latencies are then meaningless.
@@ -295,7 +278,8 @@ fn main() -> anyhow::Result<()> {
             Some(cpus) => {
                 // Clients are remote in production: here they share the live
                 // CPUs, so they take nothing from the run's.
-                pin_this_process(cpus)?;
+                let list = billrun::http::live::parse_cpu_list(cpus).map_err(anyhow::Error::msg)?;
+                billrun::http::live::pin_process(&list)?;
                 println!("server started with --live-cpus {cpus}; clients pinned there too");
             }
             None => println!("server started without --live-cpus (no pinning)"),

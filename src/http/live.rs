@@ -145,7 +145,7 @@ pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
 }
 
 /// Pins every thread the process has now to the CPUs it may use outside
-/// `live`, so threads they start later inherit that; returns the live set.
+/// `live`; returns the live set.
 #[cfg(target_os = "linux")]
 fn partition(live: &[usize]) -> io::Result<Vec<usize>> {
     let available = allowed_cpus(0)?;
@@ -165,14 +165,27 @@ fn partition(live: &[usize]) -> io::Result<Vec<usize>> {
             "--live-cpus: {live:?} leaves no CPU for billing runs and HTTP (available: {available:?})"
         )));
     }
+    pin_process(&rest)?;
+    Ok(live.to_vec())
+}
+
+/// Pins every thread the process has now to `cpus`; threads they start
+/// later inherit it.
+#[cfg(target_os = "linux")]
+pub fn pin_process(cpus: &[usize]) -> io::Result<()> {
     for task in std::fs::read_dir("/proc/self/task")? {
         let tid = task?.file_name().to_string_lossy().parse::<libc::pid_t>();
         if let Ok(tid) = tid {
             // A thread may have ended since the listing: nothing to pin.
-            let _ = pin_thread(tid, &rest);
+            let _ = pin_thread(tid, cpus);
         }
     }
-    Ok(live.to_vec())
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn pin_process(_cpus: &[usize]) -> io::Result<()> {
+    Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -185,7 +198,7 @@ fn partition(_live: &[usize]) -> io::Result<Vec<usize>> {
 
 /// The CPUs thread `tid` (0: the calling thread) may run on.
 #[cfg(target_os = "linux")]
-pub fn allowed_cpus(tid: libc::pid_t) -> io::Result<Vec<usize>> {
+fn allowed_cpus(tid: libc::pid_t) -> io::Result<Vec<usize>> {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it in.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
