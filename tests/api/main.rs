@@ -6,7 +6,6 @@ mod billing;
 mod billing_runs;
 mod hardening;
 mod helpers;
-mod live;
 mod schedule;
 mod security;
 mod security_tokens;

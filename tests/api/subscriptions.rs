@@ -203,10 +203,18 @@ async fn audit_events_of_a_run_arrive_live_in_commit_order() {
         .filter(|a| a["subjectType"] == "BillingRun" && a["subjectId"] == run_id.as_str())
         .collect();
     let actions: Vec<&str> = of_run.iter().filter_map(|a| a["action"].as_str()).collect();
-    assert!(
-        actions.starts_with(&["RUN_TRIGGERED", "RUN_STARTED"])
-            && actions.last() == Some(&"RUN_COMPLETED"),
-        "auditEvents: RUN_TRIGGERED, RUN_STARTED, ..., RUN_COMPLETED live: {actions:?}"
+    assert_eq!(
+        actions,
+        [
+            "RUN_TRIGGERED",
+            "RUN_STARTED",
+            "STEP_COMPLETED",
+            "STEP_COMPLETED",
+            "STEP_COMPLETED",
+            "STEP_COMPLETED",
+            "RUN_COMPLETED"
+        ],
+        "auditEvents: the whole lifecycle of a one-chunk run, live, in order"
     );
     let q = "query($id: ID!) { billingRun(id: $id) { auditTrail { id } } }";
     let trail = app.data(&admin(), q, json!({ "id": run_id })).await;
@@ -274,10 +282,26 @@ async fn domain_events_filter_by_type_live_and_replay_from_a_cursor_without_repe
         ascending(&got),
         "domainEvents(after): no id delivered twice, ids ascending: {got:?}"
     );
+    let committed = outbox_ids(&app, Some(&e)).await;
     assert_eq!(
-        got,
-        outbox_ids(&app, Some(&e)).await,
+        got, committed,
         "domainEvents(after): replay then live misses nothing"
+    );
+
+    // A cursor in the middle: replay starts after it, and nothing else comes.
+    let mut resumed = Client::authed(app.port, &admin()).await;
+    let cursor = committed[0].to_string();
+    resumed
+        .subscribe("mid", DOMAIN, json!({ "e": e, "a": cursor }))
+        .await;
+    let mut frames = resumed
+        .gather(|f| ids(f, "mid", "domainEvents").len() == committed.len() - 1)
+        .await;
+    frames.extend(resumed.drain(Duration::from_millis(500)).await);
+    assert_eq!(
+        ids(&frames, "mid", "domainEvents"),
+        committed[1..],
+        "domainEvents(after): the cursor is exclusive, and nothing is sent twice"
     );
 }
 
