@@ -16,13 +16,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use entity::{audit_event, billing_run, domain_event};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
-};
+use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::runtime::Handle;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
+
+use crate::store::journal::{self, IdRange};
+use crate::store::{billing as runs, StoreResult};
 
 /// Messages kept per channel for a slow subscriber; one that falls further
 /// behind re-reads from the database instead of silently missing events.
@@ -86,21 +86,6 @@ async fn relay(
     }
 }
 
-/// Inside a writing transaction on PostgreSQL: tells every replica, at
-/// commit, which rows to read. A no-op on SQLite.
-pub async fn notify(conn: &impl ConnectionTrait, payload: String) -> Result<(), sea_orm::DbErr> {
-    if conn.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
-    }
-    conn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [CHANNEL.into(), payload.into()],
-    ))
-    .await
-    .map(|_| ())
-}
-
 /// A run's committed state, whole: re-reading the row on delivery could
 /// skip states a later commit already replaced. Falls back to the id when
 /// the state would not fit NOTIFY's 8000-byte payload.
@@ -132,35 +117,23 @@ struct Cursors {
 }
 
 impl Cursors {
-    async fn at_end(db: &DatabaseConnection) -> Self {
-        let max = |sql: &'static str| async move {
-            db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-                .await
-                .ok()
-                .flatten()
-                .and_then(|row| row.try_get_by_index::<Option<i64>>(0).ok().flatten())
-                .unwrap_or(0)
-        };
-        Cursors {
-            audit: max("SELECT MAX(id) FROM audit_event").await,
-            domain: max("SELECT MAX(id) FROM domain_event").await,
-        }
+    async fn at_end(db: &DatabaseConnection) -> StoreResult<Self> {
+        let (audit, domain) = journal::last_event_ids(db).await?;
+        Ok(Cursors { audit, domain })
     }
 }
 
+/// Rows read per query while catching up.
+const PAGE: u64 = 1000;
+
 /// Publishes audit and outbox rows after the cursors (ids ascending).
-async fn catch_up(
-    db: &DatabaseConnection,
-    bus: &Bus,
-    cursors: &mut Cursors,
-) -> Result<(), sea_orm::DbErr> {
+async fn catch_up(db: &DatabaseConnection, bus: &Bus, cursors: &mut Cursors) -> StoreResult<()> {
     loop {
-        let rows = audit_event::Entity::find()
-            .filter(audit_event::Column::Id.gt(cursors.audit))
-            .order_by_asc(audit_event::Column::Id)
-            .limit(1000)
-            .all(db)
-            .await?;
+        let ids = IdRange::After {
+            after: cursors.audit,
+            limit: PAGE,
+        };
+        let rows = journal::audit_rows(db, ids).await?;
         let Some(last) = rows.last().map(|r| r.id) else {
             break;
         };
@@ -170,12 +143,11 @@ async fn catch_up(
         }
     }
     loop {
-        let rows = domain_event::Entity::find()
-            .filter(domain_event::Column::Id.gt(cursors.domain))
-            .order_by_asc(domain_event::Column::Id)
-            .limit(1000)
-            .all(db)
-            .await?;
+        let ids = IdRange::After {
+            after: cursors.domain,
+            limit: PAGE,
+        };
+        let rows = journal::domain_rows(db, ids).await?;
         let Some(last) = rows.last().map(|r| r.id) else {
             break;
         };
@@ -187,8 +159,25 @@ async fn catch_up(
     Ok(())
 }
 
+/// Where the feed ends now; retried until the database answers, because
+/// starting from 0 would replay the whole history to live subscribers.
+async fn start_cursors(db: &DatabaseConnection, stop: &CancellationToken) -> Option<Cursors> {
+    loop {
+        match Cursors::at_end(db).await {
+            Ok(cursors) => return Some(cursors),
+            Err(err) => tracing::warn!(error = %err, "event feed cannot read its start; retrying"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
 async fn tail(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken) {
-    let mut cursors = Cursors::at_end(&db).await;
+    let Some(mut cursors) = start_cursors(&db, &stop).await else {
+        return;
+    };
     let mut every = tokio::time::interval(TAIL_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -198,7 +187,9 @@ async fn tail(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken) {
         }
         // Nobody listening: nothing to read, but keep the cursors current.
         if bus.audit.receiver_count() == 0 && bus.domain.receiver_count() == 0 {
-            cursors = Cursors::at_end(&db).await;
+            if let Ok(now) = Cursors::at_end(&db).await {
+                cursors = now;
+            }
             continue;
         }
         if let Err(err) = catch_up(&db, &bus, &mut cursors).await {
@@ -208,7 +199,9 @@ async fn tail(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken) {
 }
 
 async fn listen(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken) {
-    let mut cursors = Cursors::at_end(&db).await;
+    let Some(mut cursors) = start_cursors(&db, &stop).await else {
+        return;
+    };
     loop {
         let pool = db.get_postgres_connection_pool().clone();
         let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
@@ -251,16 +244,8 @@ async fn listen(db: DatabaseConnection, bus: Arc<Bus>, stop: CancellationToken) 
 
 /// After a (re)connect: active runs' current state, and audit and outbox
 /// rows past the cursors.
-async fn resync(
-    db: &DatabaseConnection,
-    bus: &Bus,
-    cursors: &mut Cursors,
-) -> Result<(), sea_orm::DbErr> {
-    let active = billing_run::Entity::find()
-        .filter(billing_run::Column::Status.is_in(["QUEUED", "RUNNING"]))
-        .all(db)
-        .await?;
-    for run in active {
+async fn resync(db: &DatabaseConnection, bus: &Bus, cursors: &mut Cursors) -> StoreResult<()> {
+    for run in runs::active_runs(db).await? {
         let _ = bus.runs.send(run);
     }
     catch_up(db, bus, cursors).await
@@ -273,7 +258,7 @@ async fn deliver(
     bus: &Bus,
     cursors: &mut Cursors,
     payload: &str,
-) -> Result<(), sea_orm::DbErr> {
+) -> StoreResult<()> {
     if let Some(json) = payload.strip_prefix("R:") {
         match serde_json::from_str::<billing_run::Model>(json) {
             Ok(run) => {
@@ -289,28 +274,18 @@ async fn deliver(
     let last: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(first);
     match kind {
         "r" => {
-            if let Some(run) = billing_run::Entity::find_by_id(first).one(db).await? {
+            if let Some(run) = runs::run_by_id(db, first).await? {
                 let _ = bus.runs.send(run);
             }
         }
         "a" => {
-            let rows = audit_event::Entity::find()
-                .filter(audit_event::Column::Id.between(first, last))
-                .order_by_asc(audit_event::Column::Id)
-                .all(db)
-                .await?;
-            for row in rows {
+            for row in journal::audit_rows(db, IdRange::Between(first, last)).await? {
                 cursors.audit = cursors.audit.max(row.id);
                 let _ = bus.audit.send(row);
             }
         }
         "d" => {
-            let rows = domain_event::Entity::find()
-                .filter(domain_event::Column::Id.between(first, last))
-                .order_by_asc(domain_event::Column::Id)
-                .all(db)
-                .await?;
-            for row in rows {
+            for row in journal::domain_rows(db, IdRange::Between(first, last)).await? {
                 cursors.domain = cursors.domain.max(row.id);
                 let _ = bus.domain.send(row);
             }

@@ -75,7 +75,7 @@ pub async fn insert_run(
     }
     .insert(conn)
     .await?;
-    crate::events::notify(conn, crate::events::run_payload(&run)).await?;
+    super::journal::announce(conn, crate::events::run_payload(&run)).await?;
     Ok(run)
 }
 
@@ -88,6 +88,16 @@ pub async fn active_run(
         .filter(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
         .filter(billing_run::Column::DryRun.eq(false))
         .one(conn)
+        .await?)
+}
+
+/// Every queued or running run, dry runs included: their current state for
+/// subscribers after the event bus reconnects.
+pub async fn active_runs(conn: &impl ConnectionTrait) -> StoreResult<Vec<billing_run::Model>> {
+    Ok(billing_run::Entity::find()
+        .filter(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
+        .order_by_asc(billing_run::Column::Id)
+        .all(conn)
         .await?)
 }
 
@@ -233,7 +243,7 @@ pub async fn save_run(
         active.reset(column);
     }
     let run = active.update(conn).await?;
-    crate::events::notify(conn, crate::events::run_payload(&run)).await?;
+    super::journal::announce(conn, crate::events::run_payload(&run)).await?;
     Ok(run)
 }
 

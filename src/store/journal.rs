@@ -5,8 +5,8 @@
 use chrono::Utc;
 use entity::{audit_event, domain_event, notification};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use serde_json::Value;
 
@@ -42,7 +42,7 @@ pub async fn insert_events(conn: &impl ConnectionTrait, events: Vec<NewEvent>) -
             .await?;
         // Every replica reads these rows once this transaction commits.
         if let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) {
-            crate::events::notify(conn, format!("d:{first}:{last}")).await?;
+            announce(conn, format!("d:{first}:{last}")).await?;
         }
     }
 }
@@ -72,7 +72,7 @@ pub async fn audit(
     }
     .insert(conn)
     .await?;
-    crate::events::notify(conn, format!("a:{}:{}", row.id, row.id)).await?;
+    announce(conn, format!("a:{}:{}", row.id, row.id)).await?;
     Ok(row)
 }
 
@@ -94,6 +94,76 @@ pub async fn notify(
     .insert(conn)
     .await?;
     Ok(())
+}
+
+/// Inside a writing transaction on PostgreSQL: tells every replica, at
+/// commit, which rows to read (payload formats: `crate::events`). A no-op
+/// on SQLite.
+pub async fn announce(conn: &impl ConnectionTrait, payload: String) -> StoreResult<()> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [crate::events::CHANNEL.into(), payload.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Which ids the event bus reads.
+pub enum IdRange {
+    /// The next `limit` ids after `after`.
+    After { after: i64, limit: u64 },
+    /// Exactly `first..=last` (what one NOTIFY names).
+    Between(i64, i64),
+}
+
+/// The event bus's own reads, across every legal entity: it fans rows out
+/// and each subscriber checks them against its principal. Ids ascending.
+pub async fn audit_rows(
+    conn: &impl ConnectionTrait,
+    ids: IdRange,
+) -> StoreResult<Vec<audit_event::Model>> {
+    rows_by_id::<audit_event::Entity>(conn, audit_event::Column::Id, ids).await
+}
+
+pub async fn domain_rows(
+    conn: &impl ConnectionTrait,
+    ids: IdRange,
+) -> StoreResult<Vec<domain_event::Model>> {
+    rows_by_id::<domain_event::Entity>(conn, domain_event::Column::Id, ids).await
+}
+
+async fn rows_by_id<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    id: E::Column,
+    ids: IdRange,
+) -> StoreResult<Vec<E::Model>> {
+    let query = E::find().order_by_asc(id);
+    let query = match ids {
+        IdRange::After { after, limit } => query.filter(id.gt(after)).limit(limit),
+        IdRange::Between(first, last) => query.filter(id.between(first, last)),
+    };
+    Ok(query.all(conn).await?)
+}
+
+/// The newest audit and outbox ids (0 when there are none).
+pub async fn last_event_ids(conn: &impl ConnectionTrait) -> StoreResult<(i64, i64)> {
+    let audit: Option<Option<i64>> = audit_event::Entity::find()
+        .select_only()
+        .column_as(audit_event::Column::Id.max(), "id")
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let domain: Option<Option<i64>> = domain_event::Entity::find()
+        .select_only()
+        .column_as(domain_event::Column::Id.max(), "id")
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok((audit.flatten().unwrap_or(0), domain.flatten().unwrap_or(0)))
 }
 
 /// Which audit events to read; every field narrows.
