@@ -6,8 +6,6 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use entity::scheduled_job;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 
 use super::billing::{self, TriggerInput, TriggerSource};
@@ -15,6 +13,7 @@ use super::setup::visible_entity;
 use super::{agent, require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
 use crate::domain::{cron, validate};
+use crate::store::schedule::{self, JobSchedule};
 use crate::store::{self, journal};
 
 pub struct JobInput {
@@ -87,19 +86,14 @@ pub async fn create_job(
     let cron_expr = input.cron.trim().to_string();
     let next = next_run(&cron_expr, tz.name(), input.enabled, now)?;
     let txn = store::begin_write(&ctx.db).await?;
-    let job = scheduled_job::ActiveModel {
-        agent_key: Set(agent::AGENT_KEY.into()),
-        cron: Set(cron_expr),
-        timezone: Set(tz.name().to_string()),
-        legal_entity_id: Set(input.legal_entity_id),
-        enabled: Set(input.enabled),
-        next_run_at: Set(next),
-        last_run_at: Set(None),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    let job = JobSchedule {
+        cron: cron_expr,
+        timezone: tz.name().to_string(),
+        legal_entity_id: input.legal_entity_id,
+        enabled: input.enabled,
+        next_run_at: next,
+    };
+    let job = schedule::insert(&txn, agent::AGENT_KEY, job, now).await?;
     journal::audit(
         &txn,
         audit(
@@ -119,8 +113,7 @@ async fn visible_job(
     principal: &Principal,
     id: i64,
 ) -> ServiceResult<scheduled_job::Model> {
-    let job = scheduled_job::Entity::find_by_id(id)
-        .one(&ctx.db)
+    let job = schedule::find(&ctx.db, id)
         .await?
         .ok_or(ServiceError::NotFound("scheduled job"))?;
     if principal.can_see_row(job.legal_entity_id) {
@@ -158,13 +151,14 @@ pub async fn update_job(
     let enabled = change.enabled.unwrap_or(job.enabled);
     let next = next_run(&cron_expr, tz.name(), enabled, now)?;
     let txn = store::begin_write(&ctx.db).await?;
-    let mut row: scheduled_job::ActiveModel = job.clone().into();
-    row.cron = Set(cron_expr);
-    row.timezone = Set(tz.name().to_string());
-    row.legal_entity_id = Set(legal_entity_id);
-    row.enabled = Set(enabled);
-    row.next_run_at = Set(next);
-    let updated = row.update(&txn).await?;
+    let to = JobSchedule {
+        cron: cron_expr,
+        timezone: tz.name().to_string(),
+        legal_entity_id,
+        enabled,
+        next_run_at: next,
+    };
+    let updated = schedule::update(&txn, job.clone(), to).await?;
     journal::audit(
         &txn,
         audit(&updated, "SCHEDULE_UPDATED", &principal.subject, json!({
@@ -181,9 +175,7 @@ pub async fn delete_job(ctx: &Ctx, principal: &Principal, id: i64) -> ServiceRes
     require(principal, Scope::ConfigWrite)?;
     let job = visible_job(ctx, principal, id).await?;
     let txn = store::begin_write(&ctx.db).await?;
-    scheduled_job::Entity::delete_by_id(job.id)
-        .exec(&txn)
-        .await?;
+    schedule::delete(&txn, job.id).await?;
     journal::audit(
         &txn,
         audit(
@@ -200,14 +192,7 @@ pub async fn delete_job(ctx: &Ctx, principal: &Principal, id: i64) -> ServiceRes
 
 pub async fn jobs(ctx: &Ctx, principal: &Principal) -> ServiceResult<Vec<scheduled_job::Model>> {
     require(principal, Scope::BillingRead)?;
-    let mut query = scheduled_job::Entity::find();
-    if let Some(ids) = principal.entity_filter() {
-        query = query.filter(scheduled_job::Column::LegalEntityId.is_in(ids.iter().copied()));
-    }
-    Ok(query
-        .order_by_asc(scheduled_job::Column::Id)
-        .all(&ctx.db)
-        .await?)
+    Ok(schedule::list(&ctx.db, principal).await?)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -231,12 +216,7 @@ pub enum Firing {
 /// several firings (the server was down) fires once and records how many it
 /// caught up; its next firing is the first one after `now`.
 pub async fn tick(ctx: &Ctx, now: DateTime<Utc>) -> ServiceResult<Vec<Firing>> {
-    let due = scheduled_job::Entity::find()
-        .filter(scheduled_job::Column::Enabled.eq(true))
-        .filter(scheduled_job::Column::NextRunAt.lte(now))
-        .order_by_asc(scheduled_job::Column::Id)
-        .all(&ctx.db)
-        .await?;
+    let due = schedule::due(&ctx.db, now).await?;
     let mut out = Vec::with_capacity(due.len());
     for job in due {
         out.push(fire(ctx, job, now).await?);
@@ -250,17 +230,7 @@ async fn fire(ctx: &Ctx, job: scheduled_job::Model, now: DateTime<Utc>) -> Servi
     };
     let (cron, tz) = schedule_of(&job.cron, &job.timezone)?;
     let next = cron::next_after(&cron, tz, now);
-    // The claim: only the replica whose UPDATE still sees the same
-    // next_run_at moves it on; every other replica updates nothing.
-    let claim = scheduled_job::Entity::update_many()
-        .col_expr(scheduled_job::Column::NextRunAt, Expr::value(next))
-        .col_expr(scheduled_job::Column::LastRunAt, Expr::value(Some(now)))
-        .filter(scheduled_job::Column::Id.eq(job.id))
-        .filter(scheduled_job::Column::NextRunAt.eq(claimed))
-        .filter(scheduled_job::Column::Enabled.eq(true))
-        .exec(&ctx.db)
-        .await?;
-    if claim.rows_affected != 1 {
+    if !schedule::claim_firing(&ctx.db, job.id, claimed, next, now).await? {
         return Ok(Firing::Lost { job_id: job.id });
     }
     // Firings after the claimed one that also passed while we were down.

@@ -10,6 +10,7 @@ pub mod invoice;
 pub mod journal;
 pub mod legal_entity;
 pub mod party;
+pub mod schedule;
 
 use sea_orm::sea_query::IntoCondition;
 use sea_orm::{
