@@ -5,14 +5,11 @@
 //! whose first request is still running is CONFLICT too. A failed request
 //! releases its key so the retry can run.
 
-use chrono::Utc;
-use entity::idempotency_key::{self, Column, Entity};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
 use super::{Ctx, ServiceError, ServiceResult};
 use crate::domain::access::Principal;
-use crate::store::StoreError;
+use crate::store::{idempotency as keys, StoreError};
 
 pub const MAX_KEY_LEN: usize = 200;
 
@@ -42,27 +39,13 @@ pub async fn claim(
             format!("must be 1-{MAX_KEY_LEN} printable characters"),
         ));
     }
-    let row = idempotency_key::ActiveModel {
-        subject: Set(principal.subject.clone()),
-        idem_key: Set(key.to_string()),
-        operation: Set(operation.to_string()),
-        request_hash: Set(request_hash.to_string()),
-        status: Set("pending".into()),
-        result: Set(None),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    };
-    match row.insert(&ctx.db).await.map_err(StoreError::from) {
+    let subject = &principal.subject;
+    match keys::insert_pending(&ctx.db, subject, key, operation, request_hash).await {
         Ok(row) => Ok(Claim::Fresh(row.id)),
         Err(StoreError::Conflict(_)) => {
-            let first = Entity::find()
-                .filter(Column::Subject.eq(&principal.subject))
-                .filter(Column::IdemKey.eq(key))
-                .one(&ctx.db)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::conflict("idempotency key is being released; retry")
-                })?;
+            let first = keys::find(&ctx.db, subject, key).await?.ok_or_else(|| {
+                ServiceError::conflict("idempotency key is being released; retry")
+            })?;
             if first.operation != operation || first.request_hash != request_hash {
                 return Err(ServiceError::conflict(
                     "this Idempotency-Key was used with a different request",
@@ -80,17 +63,11 @@ pub async fn claim(
 }
 
 pub async fn complete(ctx: &Ctx, id: i64, result: String) -> ServiceResult<()> {
-    Entity::update_many()
-        .col_expr(Column::Status, sea_orm::sea_query::Expr::value("done"))
-        .col_expr(Column::Result, sea_orm::sea_query::Expr::value(result))
-        .filter(Column::Id.eq(id))
-        .exec(&ctx.db)
-        .await?;
-    Ok(())
+    Ok(keys::complete(&ctx.db, id, result).await?)
 }
 
 pub async fn release(ctx: &Ctx, id: i64) {
-    if let Err(err) = Entity::delete_by_id(id).exec(&ctx.db).await {
+    if let Err(err) = keys::delete(&ctx.db, id).await {
         tracing::warn!(error = %err, "could not release an idempotency key");
     }
 }

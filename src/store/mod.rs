@@ -6,6 +6,7 @@ pub mod aging;
 pub mod billing;
 pub mod contract;
 pub mod error;
+pub mod idempotency;
 pub mod invoice;
 pub mod journal;
 pub mod legal_entity;
