@@ -1,13 +1,13 @@
 //! The Billing Run Agent's definition and configuration.
 
-use chrono::Utc;
-use entity::billing_agent_config::{self, Entity as Config};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
+use entity::billing_agent_config;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::{require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
-use crate::store::{self, journal};
+use crate::store::agent::{self as settings, ConfigValues};
+use crate::store::{self, journal, StoreError};
 
 pub const AGENT_KEY: &str = "billing-run";
 pub const AGENT_NAME: &str = "Billing Run Agent";
@@ -19,25 +19,23 @@ pub const NOTIFY_NONE: &str = "NONE";
 
 /// The one configuration row, created with the defaults on first read.
 pub async fn config(conn: &impl ConnectionTrait) -> ServiceResult<billing_agent_config::Model> {
-    if let Some(row) = Config::find_by_id(1).one(conn).await? {
+    if let Some(row) = settings::find_config(conn).await? {
         return Ok(row);
     }
-    let row = billing_agent_config::ActiveModel {
-        id: Set(1),
-        auto_post_invoices: Set(true),
-        emit_delivery_events: Set(true),
-        emit_payment_events: Set(true),
-        notification_level: Set(NOTIFY_ALL.into()),
-        default_billing_entity_id: Set(None),
-        updated_at: Set(Utc::now()),
+    let defaults = ConfigValues {
+        auto_post_invoices: true,
+        emit_delivery_events: true,
+        emit_payment_events: true,
+        notification_level: NOTIFY_ALL.into(),
+        default_billing_entity_id: None,
     };
-    match row.insert(conn).await {
+    match settings::insert_config(conn, defaults).await {
         Ok(row) => Ok(row),
         // Another request created it first.
-        Err(_) => Config::find_by_id(1)
-            .one(conn)
+        Err(StoreError::Conflict(_)) => settings::find_config(conn)
             .await?
             .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("agent configuration missing"))),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -96,24 +94,24 @@ pub async fn update_config(
     }
     let txn = store::begin_write(&ctx.db).await?;
     let before = config(&txn).await?;
-    let mut row: billing_agent_config::ActiveModel = before.clone().into();
-    if let Some(v) = change.auto_post_invoices {
-        row.auto_post_invoices = Set(v);
-    }
-    if let Some(v) = change.emit_delivery_events {
-        row.emit_delivery_events = Set(v);
-    }
-    if let Some(v) = change.emit_payment_events {
-        row.emit_payment_events = Set(v);
-    }
-    if let Some(v) = change.notification_level {
-        row.notification_level = Set(v.to_string());
-    }
-    if let Some(v) = change.default_billing_entity_id {
-        row.default_billing_entity_id = Set(v);
-    }
-    row.updated_at = Set(Utc::now());
-    let after = row.update(&txn).await?;
+    let values = ConfigValues {
+        auto_post_invoices: change
+            .auto_post_invoices
+            .unwrap_or(before.auto_post_invoices),
+        emit_delivery_events: change
+            .emit_delivery_events
+            .unwrap_or(before.emit_delivery_events),
+        emit_payment_events: change
+            .emit_payment_events
+            .unwrap_or(before.emit_payment_events),
+        notification_level: change
+            .notification_level
+            .map_or(before.notification_level.clone(), str::to_string),
+        default_billing_entity_id: change
+            .default_billing_entity_id
+            .unwrap_or(before.default_billing_entity_id),
+    };
+    let after = settings::update_config(&txn, values).await?;
     journal::audit(
         &txn,
         journal::NewAudit {

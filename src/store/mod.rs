@@ -2,6 +2,7 @@
 //! compose inside a caller's transaction, and every read of tenant data goes
 //! through [`scoped`], so the legal-entity filter is part of the SQL.
 
+pub mod agent;
 pub mod aging;
 pub mod billing;
 pub mod contract;
