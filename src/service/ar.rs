@@ -1,9 +1,8 @@
 //! Accounts receivable: the aging report, payments and the invoice list.
 
-use chrono::{NaiveDate, Utc};
-use entity::{invoice, payment};
+use chrono::NaiveDate;
+use entity::invoice;
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait, Set};
 use serde_json::json;
 
 use super::billing::entity_today;
@@ -172,20 +171,14 @@ pub async fn record_payment(
         txn.rollback().await?;
         return Err(ServiceError::bad_input("amount", "exceeds the amount due"));
     }
-    let row = payment::ActiveModel {
-        invoice_id: Set(inv.id),
-        legal_entity_id: Set(inv.legal_entity_id),
-        amount_e4: Set(amount_e4),
-        received_on: Set(input.received_on),
-        customer_id: Set(inv.customer_id),
-        invoice_issue_date: Set(inv.issue_date),
-        invoice_due_date: Set(inv.due_date),
-        reference: Set(reference.clone()),
-        created_by: Set(principal.subject.clone()),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&txn)
+    let row = invoices::insert_payment(
+        &txn,
+        &inv,
+        amount_e4,
+        input.received_on,
+        reference.clone(),
+        &principal.subject,
+    )
     .await?;
     let system = Principal::system("system:ar");
     let updated = invoices::find(&txn, &system, inv.id)

@@ -1,12 +1,41 @@
 //! Invoices and their lines.
 
-use chrono::{DateTime, Utc};
-use entity::{invoice, invoice_line};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{invoice, invoice_line, payment};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 
 use super::{scoped, StoreResult, BATCH_ROWS};
 use crate::domain::access::Principal;
+
+/// A payment against `inv`, carrying the invoice's customer and dates
+/// (fixed once posted) so aging can add it back without a join.
+pub async fn insert_payment(
+    conn: &impl ConnectionTrait,
+    inv: &invoice::Model,
+    amount_e4: i64,
+    received_on: NaiveDate,
+    reference: Option<String>,
+    created_by: &str,
+) -> StoreResult<payment::Model> {
+    let row = payment::ActiveModel {
+        invoice_id: Set(inv.id),
+        legal_entity_id: Set(inv.legal_entity_id),
+        amount_e4: Set(amount_e4),
+        received_on: Set(received_on),
+        customer_id: Set(inv.customer_id),
+        invoice_issue_date: Set(inv.issue_date),
+        invoice_due_date: Set(inv.due_date),
+        reference: Set(reference),
+        created_by: Set(created_by.to_string()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    Ok(row.insert(conn).await?)
+}
 
 /// Inserts invoices in batches and returns them with their ids.
 pub async fn insert_invoices(
