@@ -105,8 +105,7 @@ async fn run_billing(args: crate::config::RunBillingArgs) -> anyhow::Result<()> 
     let outcome = billing::trigger(&ctx, &system, input, TriggerSource::Manual)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let minor =
-        crate::domain::currency::Currency::parse(&entity.currency).map_or(2, |c| c.minor_units());
+    let minor = crate::domain::currency::minor_units_of(&entity.currency);
     for run in outcome.runs {
         let mut total = crate::domain::money::from_scaled(
             run.invoice_total_e4,

@@ -23,6 +23,12 @@ impl Currency {
     }
 }
 
+/// The minor units of a stored currency code. Codes are validated when
+/// legal entities are created; one that no longer parses shows 2 decimals.
+pub fn minor_units_of(code: &str) -> u32 {
+    Currency::parse(code).map_or(2, Currency::minor_units)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,6 +39,13 @@ mod tests {
         assert_eq!(units("EUR"), Some(2));
         assert_eq!(units("JPY"), Some(0));
         assert_eq!(units("KWD"), Some(3));
+    }
+
+    #[test]
+    fn a_stored_code_that_no_longer_parses_shows_two_decimals() {
+        assert_eq!(minor_units_of("KWD"), 3);
+        assert_eq!(minor_units_of("JPY"), 0);
+        assert_eq!(minor_units_of("XXX-retired"), 2);
     }
 
     #[test]

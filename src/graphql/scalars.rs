@@ -59,7 +59,11 @@ impl ScalarType for Dec {
 
 /// An amount stored at scale 4, shown with the currency's minor units.
 pub fn amount(raw_e4: i64, minor_units: u32) -> Dec {
-    let mut value = money::from_scaled(raw_e4, money::AMOUNT_SCALE);
+    money_at(money::from_scaled(raw_e4, money::AMOUNT_SCALE), minor_units)
+}
+
+/// An amount shown with the currency's minor units.
+pub fn money_at(mut value: rust_decimal::Decimal, minor_units: u32) -> Dec {
     value.rescale(minor_units);
     Dec(value)
 }

@@ -10,7 +10,7 @@ use super::contracts::page_size;
 use super::setup::visible_entity;
 use super::{require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
-use crate::domain::currency::Currency;
+use crate::domain::currency::minor_units_of;
 use crate::domain::money::{to_scaled, AMOUNT_SCALE};
 use crate::store::aging::{self, AgingRow, Buckets, OpenInvoice};
 use crate::store::{self, invoice as invoices, journal};
@@ -49,7 +49,7 @@ pub async fn aging(
         }
     }
     Ok(AgingReport {
-        minor_units: Currency::parse(&entity.currency).map_or(2, Currency::minor_units),
+        minor_units: minor_units_of(&entity.currency),
         legal_entity: entity,
         as_of,
         rows,
@@ -117,7 +117,7 @@ pub async fn record_payment(
         .await?
         .ok_or(ServiceError::NotFound("invoice"))?;
     let entity = visible_entity(ctx, principal, inv.legal_entity_id).await?;
-    let minor = Currency::parse(&entity.currency).map_or(2, Currency::minor_units);
+    let minor = minor_units_of(&entity.currency);
     if input.amount <= Decimal::ZERO {
         return Err(ServiceError::bad_input(
             "amount",

@@ -8,7 +8,7 @@ use super::billing::engine::posting_events;
 use super::{agent, require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
 use crate::domain::billing::invoice_number;
-use crate::domain::currency::Currency;
+use crate::domain::currency::minor_units_of;
 use crate::domain::validate;
 use crate::store::{self, billing as runs, invoice as invoices, journal, party};
 
@@ -76,7 +76,7 @@ pub async fn post_invoice(
     let posted = invoices::find(&txn, &system, inv.id)
         .await?
         .ok_or(ServiceError::NotFound("invoice"))?;
-    let minor = Currency::parse(&entity.currency).map_or(2, Currency::minor_units);
+    let minor = minor_units_of(&entity.currency);
     if let Some(customer) = party::find_customers(&txn, &system, &[inv.customer_id])
         .await?
         .pop()

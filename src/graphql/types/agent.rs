@@ -8,8 +8,8 @@ use super::billing::{load_contract, load_customer, BillingRun, InvoiceLine};
 use super::contract::Contract;
 use super::id;
 use super::setup::Customer;
-use crate::domain::currency::Currency;
-use crate::graphql::scalars::{Date, Dec};
+use crate::domain::currency::minor_units_of;
+use crate::graphql::scalars::{money_at, Date, Dec};
 use crate::service::agent::{NOTIFY_ALL, NOTIFY_FAILURES, NOTIFY_NONE};
 use crate::service::billing::PreviewInvoice;
 
@@ -120,11 +120,10 @@ impl InvoicePreview {
 
 impl InvoicePreview {
     fn minor(&self) -> u32 {
-        Currency::parse(&self.0.currency).map_or(2, Currency::minor_units)
+        minor_units_of(&self.0.currency)
     }
-    fn money(&self, mut value: rust_decimal::Decimal) -> Dec {
-        value.rescale(self.minor());
-        Dec(value)
+    fn money(&self, value: rust_decimal::Decimal) -> Dec {
+        money_at(value, self.minor())
     }
 }
 

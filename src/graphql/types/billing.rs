@@ -4,19 +4,18 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use entity::{audit_event, billing_run, invoice, invoice_line};
-use rust_decimal::Decimal;
 
 use super::contract::Contract;
 use super::id;
 use super::setup::{Customer, LegalEntity};
 use crate::domain::billing::DraftLine;
-use crate::domain::currency::Currency;
+use crate::domain::currency::minor_units_of;
 use crate::domain::money::{from_scaled, AMOUNT_SCALE, QTY_SCALE};
 use crate::graphql::guard::principal;
 use crate::graphql::loaders::{
     loader_error, ContractId, CustomerId, InvoiceLinesOf, LegalEntityId, Loaders, RunId,
 };
-use crate::graphql::scalars::{amount, Date, Dec};
+use crate::graphql::scalars::{amount, money_at, Date, Dec};
 use crate::service::{runs, Ctx, ServiceError};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +50,6 @@ impl InvoiceStatus {
             InvoiceStatus::Void => "VOID",
         }
     }
-}
-
-fn minor_units(currency: &str) -> u32 {
-    Currency::parse(currency).map_or(2, Currency::minor_units)
 }
 
 pub(crate) async fn load_entity(ctx: &Context<'_>, id: i64) -> async_graphql::Result<LegalEntity> {
@@ -160,7 +155,7 @@ impl BillingRun {
         let entity = load_entity(ctx, self.0.legal_entity_id).await?;
         Ok(amount(
             self.0.invoice_total_e4,
-            minor_units(&entity.0.currency),
+            minor_units_of(&entity.0.currency),
         ))
     }
     /// A dry run: computed, nothing written.
@@ -213,7 +208,7 @@ pub struct Invoice(pub invoice::Model);
 
 impl Invoice {
     fn money(&self, raw: i64) -> Dec {
-        amount(raw, minor_units(&self.0.currency))
+        amount(raw, minor_units_of(&self.0.currency))
     }
 }
 
@@ -289,7 +284,7 @@ impl Invoice {
         self.0.void_reason.as_deref()
     }
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InvoiceLine>> {
-        let minor = minor_units(&self.0.currency);
+        let minor = minor_units_of(&self.0.currency);
         let lines = ctx
             .data::<Loaders>()?
             .load_one(InvoiceLinesOf(self.0.id))
@@ -314,21 +309,16 @@ pub struct InvoiceLine {
     total_amount: Dec,
 }
 
-fn at_minor(mut value: Decimal, minor: u32) -> Dec {
-    value.rescale(minor);
-    Dec(value)
-}
-
 impl InvoiceLine {
     pub fn stored(l: &invoice_line::Model, minor: u32) -> Self {
         InvoiceLine {
             description: l.description.clone(),
             quantity: Dec(from_scaled(l.quantity_e6, QTY_SCALE).normalize()),
             unit_price: Dec(from_scaled(l.unit_price_e6, QTY_SCALE).normalize()),
-            net_amount: at_minor(from_scaled(l.net_e4, AMOUNT_SCALE), minor),
+            net_amount: money_at(from_scaled(l.net_e4, AMOUNT_SCALE), minor),
             tax_rate: Dec(from_scaled(l.tax_rate_e6, QTY_SCALE).normalize()),
-            tax_amount: at_minor(from_scaled(l.tax_e4, AMOUNT_SCALE), minor),
-            total_amount: at_minor(from_scaled(l.total_e4, AMOUNT_SCALE), minor),
+            tax_amount: money_at(from_scaled(l.tax_e4, AMOUNT_SCALE), minor),
+            total_amount: money_at(from_scaled(l.total_e4, AMOUNT_SCALE), minor),
         }
     }
 
@@ -337,10 +327,10 @@ impl InvoiceLine {
             description: l.description.clone(),
             quantity: Dec(l.quantity.normalize()),
             unit_price: Dec(l.unit_price.normalize()),
-            net_amount: at_minor(l.net, minor),
+            net_amount: money_at(l.net, minor),
             tax_rate: Dec(l.tax_rate.normalize()),
-            tax_amount: at_minor(l.tax, minor),
-            total_amount: at_minor(l.total, minor),
+            tax_amount: money_at(l.tax, minor),
+            total_amount: money_at(l.total, minor),
         }
     }
 }
