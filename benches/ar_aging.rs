@@ -26,12 +26,7 @@ fn today() -> NaiveDate {
 /// received 20 days after issue, or today if that is sooner.
 async fn seed(conn: &DatabaseConnection, n: usize) -> anyhow::Result<i64> {
     let now = ts(conn);
-    conn.execute_unprepared(&format!(
-        "INSERT INTO legal_entity (code, name, currency, country, timezone, created_at) \
-         VALUES ('AGE', 'Aging', 'EUR', 'EE', 'Europe/Tallinn', {now})"
-    ))
-    .await?;
-    let le = scalar_i64(conn, "SELECT MAX(id) FROM legal_entity").await?;
+    let le = insert_entity(conn, "AGE").await?;
     let f = if conn.get_database_backend() == DbBackend::Postgres {
         "FALSE"
     } else {

@@ -200,6 +200,17 @@ pub fn day(s: &str) -> NaiveDate {
     s.parse().unwrap_or_default()
 }
 
+/// A EUR legal entity in Tallinn; its id.
+pub async fn insert_entity(conn: &DatabaseConnection, code: &str) -> anyhow::Result<i64> {
+    let now = ts(conn);
+    conn.execute_unprepared(&format!(
+        "INSERT INTO legal_entity (code, name, currency, country, timezone, created_at) \
+         VALUES ('{code}', 'Bench {code}', 'EUR', 'EE', 'Europe/Tallinn', {now})"
+    ))
+    .await?;
+    scalar_i64(conn, "SELECT MAX(id) FROM legal_entity").await
+}
+
 /// One entity, one tax code, 1,000 customers, `n` monthly contracts from
 /// 2026-11-01 with 2 lines, and some billed history so the planner sees
 /// realistic tables.
@@ -209,12 +220,7 @@ pub async fn seed_contracts(
     n: usize,
 ) -> anyhow::Result<i64> {
     let now = ts(conn);
-    conn.execute_unprepared(&format!(
-        "INSERT INTO legal_entity (code, name, currency, country, timezone, created_at) \
-         VALUES ('{code}', 'Bench {code}', 'EUR', 'EE', 'Europe/Tallinn', {now})"
-    ))
-    .await?;
-    let le = scalar_i64(conn, "SELECT MAX(id) FROM legal_entity").await?;
+    let le = insert_entity(conn, code).await?;
     conn.execute_unprepared(&format!(
         "INSERT INTO tax_code (legal_entity_id, code, rate_e6, created_at) VALUES ({le}, 'VAT', 19450000, {now})"
     ))
