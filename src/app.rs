@@ -21,6 +21,10 @@ pub struct Application {
     addr: SocketAddr,
     shutdown: CancellationToken,
     live: LiveRuntime,
+    /// Background billing runs, waited for at shutdown so they release
+    /// their leases.
+    runs: tokio_util::task::TaskTracker,
+    lease: Duration,
 }
 
 /// The signing keys and whether they are the development secret.
@@ -112,10 +116,15 @@ impl Application {
         db::migrate(&conn).await?;
         let mut ctx = Ctx::new(conn);
         ctx.chunk_size = args.run_chunk_size.clamp(1, 10_000);
+        ctx.chunk_invoices = args.run_chunk_invoices.clamp(1, 1_000_000);
+        ctx.lease_ms = i64::try_from(args.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        ctx.max_lead_days = args.max_billing_lead_days;
+        let timeout = i64::try_from(args.request_timeout_secs).unwrap_or(i64::MAX / 4);
+        ctx.pending_key_ttl = chrono::Duration::seconds(timeout.saturating_mul(2).max(120));
         if args.demo {
             demo::seed_if_empty(&ctx).await?;
         }
-        let resumed = crate::service::billing::resume_unfinished(&ctx)
+        let resumed = crate::service::billing::resume_orphans(&ctx)
             .await
             .map_err(|e| anyhow::anyhow!("Failed to resume unfinished runs: {e:?}"))?;
         if resumed > 0 {
@@ -149,6 +158,8 @@ impl Application {
             cors_origins: args.cors_origins.clone(),
         };
         let shutdown = poller_ctx.shutdown.clone();
+        let runs = poller_ctx.tasks.clone();
+        let lease = Duration::from_secs(args.lease_secs);
         crate::events::start(
             poller_ctx.db.clone(),
             poller_ctx.bus.clone(),
@@ -157,7 +168,7 @@ impl Application {
         );
         tokio::spawn(crate::service::billing::run_resumer(
             poller_ctx.clone(),
-            Duration::from_secs(30),
+            crate::service::billing::resume_every(poller_ctx.lease_ms),
             shutdown.clone(),
         ));
         if args.scheduler_poll_secs > 0 {
@@ -173,6 +184,8 @@ impl Application {
             addr,
             shutdown,
             live,
+            runs,
+            lease,
         })
     }
 
@@ -201,6 +214,15 @@ impl Application {
             })
             .await
             .context("Server error");
+        // Runs stop after their current chunk and release their leases, so
+        // another replica (or the next start) takes over at once.
+        self.runs.close();
+        if tokio::time::timeout(self.lease, self.runs.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("billing runs still busy at shutdown; their leases lapse by themselves");
+        }
         // Subscriptions end on shutdown and send `complete`; let them.
         live.drain(Duration::from_secs(2)).await;
         served

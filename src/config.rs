@@ -107,6 +107,19 @@ pub struct ServeArgs {
     /// Contracts per billing-run chunk (one transaction each).
     #[arg(long, env = "BILLRUN_RUN_CHUNK_SIZE", default_value_t = 500)]
     pub run_chunk_size: u64,
+    /// At most this many invoices per billing-run chunk, so a contract far
+    /// behind (years of weekly periods) never makes one huge transaction.
+    #[arg(long, env = "BILLRUN_RUN_CHUNK_INVOICES", default_value_t = 5_000)]
+    pub run_chunk_invoices: usize,
+    /// How long a run's lease holds without renewal, in seconds. A run left
+    /// by a crash is taken over within about 1⅓ of this, by the restarted
+    /// server or another replica; each chunk must finish within it.
+    #[arg(long, env = "BILLRUN_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_secs: u64,
+    /// An as-of date more than this many days after today (in the legal
+    /// entity's timezone) is refused: a run cannot be undone.
+    #[arg(long, env = "BILLRUN_MAX_BILLING_LEAD_DAYS", default_value_t = 31, value_parser = clap::value_parser!(i64).range(0..=3660))]
+    pub max_billing_lead_days: i64,
     /// How often the scheduler looks for due jobs, in seconds (0: off).
     #[arg(long, env = "BILLRUN_SCHEDULER_POLL_SECS", default_value_t = 15)]
     pub scheduler_poll_secs: u64,

@@ -6,13 +6,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
+mod m0002_positions_and_leases;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration)]
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0002_positions_and_leases::Migration),
+        ]
     }
 }
 
@@ -34,6 +38,19 @@ pub(crate) async fn run_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<()
     };
     let conn = manager.get_connection();
     for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        conn.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
+
+/// Runs each statement as its own call: nothing splits SQL text, so a
+/// semicolon inside a statement or a comment is harmless.
+pub(crate) async fn run_statements(
+    manager: &SchemaManager<'_>,
+    statements: &[&str],
+) -> Result<(), DbErr> {
+    let conn = manager.get_connection();
+    for statement in statements {
         conn.execute_unprepared(statement).await?;
     }
     Ok(())

@@ -6,7 +6,7 @@ use async_graphql::{Context, Guard};
 
 use crate::domain::access::{Principal, Scope};
 use crate::service::{Ctx, ServiceError};
-use crate::store::journal;
+use crate::store::outbox;
 
 pub struct Needs(pub Scope);
 
@@ -19,7 +19,7 @@ impl Guard for Needs {
         // The attempt is audited (nothing else is written).
         if let Ok(service) = ctx.data::<Ctx>() {
             let field = ctx.field().name().to_string();
-            let entry = journal::NewAudit {
+            let entry = outbox::NewAudit {
                 legal_entity_id: None,
                 subject_type: "Access",
                 subject_id: field.clone(),
@@ -29,7 +29,7 @@ impl Guard for Needs {
                     serde_json::json!({ "field": field, "missingScope": self.0.as_str() }),
                 ),
             };
-            if let Err(err) = journal::audit(&service.db, entry).await {
+            if let Err(err) = outbox::audit(&service.db, entry).await {
                 tracing::warn!(error = %err, "could not audit a denied request");
             }
         }

@@ -13,7 +13,7 @@ use crate::domain::access::{Principal, Scope};
 use crate::domain::currency::minor_units_of;
 use crate::domain::money::{to_scaled, AMOUNT_SCALE};
 use crate::store::aging::{self, AgingRow, Buckets, OpenInvoice};
-use crate::store::{self, invoice as invoices, journal};
+use crate::store::{self, invoice as invoices, outbox};
 
 pub const PAYMENT_RECEIVED: &str = "payment.received";
 /// Invoices listed per customer row of the aging report.
@@ -195,9 +195,9 @@ pub async fn record_payment(
         "reference": reference,
         "status": updated.status,
     });
-    journal::audit(
+    outbox::audit(
         &txn,
-        journal::NewAudit {
+        outbox::NewAudit {
             legal_entity_id: Some(inv.legal_entity_id),
             subject_type: "Invoice",
             subject_id: inv.id.to_string(),
@@ -207,9 +207,9 @@ pub async fn record_payment(
         },
     )
     .await?;
-    journal::insert_events(
+    outbox::insert_events(
         &txn,
-        vec![journal::NewEvent {
+        vec![outbox::NewEvent {
             event_type: PAYMENT_RECEIVED,
             legal_entity_id: inv.legal_entity_id,
             subject_id: inv.id.to_string(),

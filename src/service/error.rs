@@ -58,3 +58,16 @@ impl From<sea_orm::DbErr> for ServiceError {
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl ServiceError {
+    /// A database failure that may pass on another try (see
+    /// `StoreError::is_transient`).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ServiceError::Internal(err) => err
+                .downcast_ref::<StoreError>()
+                .is_some_and(StoreError::is_transient),
+            _ => false,
+        }
+    }
+}

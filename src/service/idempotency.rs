@@ -3,7 +3,11 @@
 //! runs: a retry with the same key and input gets the first result and
 //! writes nothing new; the same key with other input is CONFLICT; a key
 //! whose first request is still running is CONFLICT too. A failed request
-//! releases its key so the retry can run.
+//! releases its key so the retry can run; a key left pending by a request
+//! that never finished (the process crashed, or the request was cut at its
+//! timeout before recording its result) expires after `Ctx::pending_key_ttl`
+//! (twice the request timeout, at least two minutes), and the next retry
+//! takes it over and runs.
 
 use sha2::{Digest, Sha256};
 
@@ -53,9 +57,19 @@ pub async fn claim(
             }
             match (first.status.as_str(), first.result) {
                 ("done", Some(result)) => Ok(Claim::Replay(result)),
-                _ => Err(ServiceError::conflict(
-                    "a request with this Idempotency-Key is still running",
-                )),
+                _ => {
+                    let stale = chrono::Utc::now() - ctx.pending_key_ttl;
+                    if keys::take_over_stale(&ctx.db, first.id, stale).await? {
+                        tracing::warn!(
+                            key_id = first.id,
+                            "took over an abandoned pending idempotency key"
+                        );
+                        return Ok(Claim::Fresh(first.id));
+                    }
+                    Err(ServiceError::conflict(
+                        "a request with this Idempotency-Key is still running",
+                    ))
+                }
             }
         }
         Err(other) => Err(other.into()),

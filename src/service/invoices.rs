@@ -4,13 +4,13 @@ use chrono::{Datelike, Utc};
 use entity::invoice;
 use serde_json::json;
 
-use super::billing::engine::posting_events;
+use super::billing::posting_events;
 use super::{agent, require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
 use crate::domain::billing::invoice_number;
 use crate::domain::currency::minor_units_of;
 use crate::domain::validate;
-use crate::store::{self, billing as runs, invoice as invoices, journal, party};
+use crate::store::{self, billing as runs, invoice as invoices, outbox, party};
 
 pub async fn invoice(
     ctx: &Ctx,
@@ -32,8 +32,8 @@ fn audit_invoice<'a>(
     action: &'static str,
     actor: &'a str,
     details: serde_json::Value,
-) -> journal::NewAudit<'a> {
-    journal::NewAudit {
+) -> outbox::NewAudit<'a> {
+    outbox::NewAudit {
         legal_entity_id: Some(inv.legal_entity_id),
         subject_type: "Invoice",
         subject_id: inv.id.to_string(),
@@ -81,9 +81,9 @@ pub async fn post_invoice(
         .await?
         .pop()
     {
-        journal::insert_events(&txn, posting_events(&config, &customer, &posted, minor)).await?;
+        outbox::insert_events(&txn, posting_events(&config, &customer, &posted, minor)).await?;
     }
-    journal::audit(
+    outbox::audit(
         &txn,
         audit_invoice(
             &posted,
@@ -131,7 +131,7 @@ pub async fn void_invoice(
     let voided = invoices::find(&txn, &system, inv.id)
         .await?
         .ok_or(ServiceError::NotFound("invoice"))?;
-    journal::audit(
+    outbox::audit(
         &txn,
         audit_invoice(
             &voided,

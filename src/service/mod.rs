@@ -14,6 +14,7 @@ pub mod runs;
 pub mod scheduler;
 pub mod setup;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -26,6 +27,12 @@ use crate::domain::access::{Principal, Scope};
 
 /// Contracts per chunk: each chunk is one transaction.
 pub const DEFAULT_CHUNK_SIZE: u64 = 500;
+/// Invoices per chunk at most (a contract far behind bills many periods).
+pub const DEFAULT_CHUNK_INVOICES: usize = 5_000;
+/// How long a run's lease holds without renewal (`--lease-secs`).
+pub const DEFAULT_LEASE_SECS: u64 = 15;
+/// How far after today an as-of date may lie (`--max-billing-lead-days`).
+pub const DEFAULT_MAX_LEAD_DAYS: i64 = 31;
 
 /// What every service needs: the database, the event bus that carries
 /// committed state to subscribers, and the tracker of background runs.
@@ -37,8 +44,16 @@ pub struct Ctx {
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
     pub chunk_size: u64,
-    /// This process, as the owner of the run leases it takes.
+    pub chunk_invoices: usize,
+    /// A run's lease, in milliseconds (renewed by every chunk).
+    pub lease_ms: i64,
+    pub max_lead_days: i64,
+    /// How long an idempotency key may stay pending before a retry takes
+    /// it over (see `service::idempotency`).
+    pub pending_key_ttl: chrono::Duration,
+    /// This process; lease tokens are `<instance>/<n>`, one per execution.
     pub instance: String,
+    executions: Arc<AtomicU64>,
 }
 
 impl Ctx {
@@ -50,8 +65,19 @@ impl Ctx {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_invoices: DEFAULT_CHUNK_INVOICES,
+            lease_ms: i64::try_from(DEFAULT_LEASE_SECS * 1000).unwrap_or(15_000),
+            max_lead_days: DEFAULT_MAX_LEAD_DAYS,
+            pending_key_ttl: chrono::Duration::minutes(2),
             instance: instance_id(),
+            executions: Arc::new(AtomicU64::new(1)),
         }
+    }
+
+    /// A lease token no other execution has, in this process or another.
+    pub fn next_lease_token(&self) -> String {
+        let n = self.executions.fetch_add(1, Ordering::Relaxed);
+        format!("{}/{n}", self.instance)
     }
 
     /// Publishes a run's committed state (call only after commit).

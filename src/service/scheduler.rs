@@ -8,13 +8,13 @@ use chrono_tz::Tz;
 use entity::scheduled_job;
 use serde_json::json;
 
-use super::billing::{self, TriggerInput, TriggerSource};
+use super::billing::{self, TriggerSource};
 use super::setup::visible_entity;
 use super::{agent, require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
 use crate::domain::{cron, validate};
 use crate::store::schedule::{self, JobSchedule};
-use crate::store::{self, journal};
+use crate::store::{self, outbox};
 
 pub struct JobInput {
     pub cron: String,
@@ -64,8 +64,8 @@ fn audit<'a>(
     action: &'static str,
     actor: &'a str,
     details: serde_json::Value,
-) -> journal::NewAudit<'a> {
-    journal::NewAudit {
+) -> outbox::NewAudit<'a> {
+    outbox::NewAudit {
         legal_entity_id: job.legal_entity_id,
         subject_type: "ScheduledJob",
         subject_id: job.id.to_string(),
@@ -94,7 +94,7 @@ pub async fn create_job(
         next_run_at: next,
     };
     let job = schedule::insert(&txn, agent::AGENT_KEY, job, now).await?;
-    journal::audit(
+    outbox::audit(
         &txn,
         audit(
             &job,
@@ -159,7 +159,7 @@ pub async fn update_job(
         next_run_at: next,
     };
     let updated = schedule::update(&txn, job.clone(), to).await?;
-    journal::audit(
+    outbox::audit(
         &txn,
         audit(&updated, "SCHEDULE_UPDATED", &principal.subject, json!({
             "before": { "cron": job.cron, "timezone": job.timezone, "enabled": job.enabled },
@@ -176,7 +176,7 @@ pub async fn delete_job(ctx: &Ctx, principal: &Principal, id: i64) -> ServiceRes
     let job = visible_job(ctx, principal, id).await?;
     let txn = store::begin_write(&ctx.db).await?;
     schedule::delete(&txn, job.id).await?;
-    journal::audit(
+    outbox::audit(
         &txn,
         audit(
             &job,
@@ -197,94 +197,140 @@ pub async fn jobs(ctx: &Ctx, principal: &Principal) -> ServiceResult<Vec<schedul
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Firing {
-    /// This replica claimed the firing and triggered these runs.
+    /// This replica claimed the firing and triggered these runs (legal
+    /// entities that were busy are recorded as SCHEDULE_CONFLICT).
     Fired {
         job_id: i64,
         run_ids: Vec<i64>,
         missed: usize,
     },
-    /// The entity already had an active run; recorded, not retried.
+    /// Every entity of the job already had an active run; recorded, not
+    /// retried.
     Conflict {
         job_id: i64,
         active_run_id: Option<i64>,
     },
     /// Another replica claimed it first.
     Lost { job_id: i64 },
+    /// The job could not fire (its stored cron or timezone no longer
+    /// parses, or its entity is gone): recorded as SCHEDULE_FAILED, and the
+    /// other jobs fire regardless.
+    Failed { job_id: i64 },
 }
 
 /// Fires every enabled job due at `now`, once each. A job that missed
 /// several firings (the server was down) fires once and records how many it
-/// caught up; its next firing is the first one after `now`.
+/// caught up; its next firing is the first one after `now`. A job that
+/// cannot fire is reported and skipped; it never stops the others.
 pub async fn tick(ctx: &Ctx, now: DateTime<Utc>) -> ServiceResult<Vec<Firing>> {
     let due = schedule::due(&ctx.db, now).await?;
     let mut out = Vec::with_capacity(due.len());
     for job in due {
-        out.push(fire(ctx, job, now).await?);
+        let firing = match fire(ctx, &job, now).await {
+            Ok(firing) => firing,
+            Err(err) if err.is_transient() => return Err(err),
+            Err(err) => {
+                tracing::error!(job_id = job.id, error = ?err, "scheduled job cannot fire; skipped");
+                skip_broken(ctx, &job, &err, now).await?
+            }
+        };
+        out.push(firing);
     }
     Ok(out)
 }
 
-async fn fire(ctx: &Ctx, job: scheduled_job::Model, now: DateTime<Utc>) -> ServiceResult<Firing> {
+/// The claim of a firing, its runs and its audit rows commit together, so a
+/// crash between them never loses a firing or fires it twice.
+async fn fire(ctx: &Ctx, job: &scheduled_job::Model, now: DateTime<Utc>) -> ServiceResult<Firing> {
     let Some(claimed) = job.next_run_at else {
         return Ok(Firing::Lost { job_id: job.id });
     };
     let (cron, tz) = schedule_of(&job.cron, &job.timezone)?;
     let next = cron::next_after(&cron, tz, now);
-    if !schedule::claim_firing(&ctx.db, job.id, claimed, next, now).await? {
-        return Ok(Firing::Lost { job_id: job.id });
-    }
     // Firings after the claimed one that also passed while we were down.
     let missed = cron::count_between(&cron, tz, claimed, now, 10_000);
     let actor = format!("system:scheduler:{}", job.id);
     let system = Principal::system(actor.clone());
     let as_of = claimed.with_timezone(&tz).date_naive();
-    let input = TriggerInput {
-        legal_entity_id: job.legal_entity_id,
-        as_of: Some(as_of),
-        dry_run: false,
-        wait: false,
-    };
+    let targets = billing::targets(ctx, &system, job.legal_entity_id, Some(as_of)).await?;
+    let txn = store::begin_write(&ctx.db).await?;
+    if !schedule::claim_firing(&txn, job.id, claimed, next, now).await? {
+        txn.rollback().await?;
+        return Ok(Firing::Lost { job_id: job.id });
+    }
+    let (created, busy) =
+        billing::create_runs(&txn, &system, &targets, TriggerSource::Scheduled, false).await?;
     let details = json!({
         "scheduledFor": claimed.to_rfc3339(),
         "asOf": as_of.to_string(),
         "caughtUp": missed > 0,
         "missedFirings": missed,
     });
-    let firing = match billing::trigger(ctx, &system, input, TriggerSource::Scheduled).await {
-        Ok(outcome) => {
-            let run_ids: Vec<i64> = outcome.runs.iter().map(|r| r.id).collect();
-            let mut details = details;
-            details["runIds"] = json!(run_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>());
-            journal::audit(&ctx.db, audit(&job, "SCHEDULE_FIRED", &actor, details)).await?;
-            Firing::Fired {
-                job_id: job.id,
-                run_ids,
-                missed,
-            }
+    for b in &busy {
+        let mut details = details.clone();
+        details["code"] = json!("CONFLICT");
+        details["message"] = json!(format!(
+            "legal entity {} already has an active billing run",
+            b.code
+        ));
+        details["activeRunId"] = json!(b.active_run_id.map(|id| id.to_string()));
+        outbox::audit(&txn, audit(job, "SCHEDULE_CONFLICT", &actor, details)).await?;
+    }
+    let run_ids: Vec<i64> = created.iter().map(|r| r.id).collect();
+    if !created.is_empty() {
+        let mut details = details;
+        details["runIds"] = json!(run_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>());
+        outbox::audit(&txn, audit(job, "SCHEDULE_FIRED", &actor, details)).await?;
+    }
+    txn.commit().await?;
+    billing::launch(ctx, created, false).await?;
+    Ok(if run_ids.is_empty() && !busy.is_empty() {
+        Firing::Conflict {
+            job_id: job.id,
+            active_run_id: busy.first().and_then(|b| b.active_run_id),
         }
-        Err(ServiceError::Conflict {
-            message,
-            active_run_id,
-        }) => {
-            let mut details = details;
-            details["code"] = json!("CONFLICT");
-            details["message"] = json!(message);
-            details["activeRunId"] = json!(active_run_id.map(|id| id.to_string()));
-            journal::audit(&ctx.db, audit(&job, "SCHEDULE_CONFLICT", &actor, details)).await?;
-            Firing::Conflict {
-                job_id: job.id,
-                active_run_id,
-            }
+    } else {
+        Firing::Fired {
+            job_id: job.id,
+            run_ids,
+            missed,
         }
-        Err(err) => {
-            tracing::error!(job_id = job.id, error = ?err, "scheduled firing failed");
-            let mut details = details;
-            details["error"] = json!(err.to_string());
-            journal::audit(&ctx.db, audit(&job, "SCHEDULE_FAILED", &actor, details)).await?;
-            return Err(err);
-        }
+    })
+}
+
+/// Moves a job that cannot fire past this firing (to its next one, or to
+/// none when its schedule no longer parses: it waits for an update) and
+/// records SCHEDULE_FAILED with the reason, in one transaction.
+async fn skip_broken(
+    ctx: &Ctx,
+    job: &scheduled_job::Model,
+    err: &ServiceError,
+    now: DateTime<Utc>,
+) -> ServiceResult<Firing> {
+    let Some(claimed) = job.next_run_at else {
+        return Ok(Firing::Lost { job_id: job.id });
     };
-    Ok(firing)
+    let next = schedule_of(&job.cron, &job.timezone)
+        .ok()
+        .and_then(|(cron, tz)| cron::next_after(&cron, tz, now));
+    let txn = store::begin_write(&ctx.db).await?;
+    if !schedule::claim_firing(&txn, job.id, claimed, next, now).await? {
+        txn.rollback().await?;
+        return Ok(Firing::Lost { job_id: job.id });
+    }
+    let actor = format!("system:scheduler:{}", job.id);
+    let reason = match err {
+        ServiceError::Internal(_) => "internal error".to_string(),
+        other => other.to_string(),
+    };
+    let details = json!({
+        "scheduledFor": claimed.to_rfc3339(),
+        "error": reason,
+        "nextRunAt": next.map(|n| n.to_rfc3339()),
+    });
+    outbox::audit(&txn, audit(job, "SCHEDULE_FAILED", &actor, details)).await?;
+    txn.commit().await?;
+    Ok(Firing::Failed { job_id: job.id })
 }
 
 /// Polls for due jobs every `every` until `stop` is cancelled. Every

@@ -15,10 +15,7 @@ use sea_orm::{
 use super::{scoped, StoreResult};
 use crate::domain::access::Principal;
 
-pub const QUEUED: &str = "QUEUED";
-pub const RUNNING: &str = "RUNNING";
-pub const COMPLETED: &str = "COMPLETED";
-pub const FAILED: &str = "FAILED";
+pub use super::lease::{COMPLETED, FAILED, QUEUED, RUNNING};
 
 pub struct NewRun {
     pub legal_entity_id: i64,
@@ -65,6 +62,7 @@ pub async fn insert_run(
         last_contract_id: Set(0),
         lease_owner: Set(None),
         lease_until: Set(None),
+        lease_expires_ms: Set(None),
         started_at: Set(None),
         completed_at: Set(None),
         duration_ms: Set(None),
@@ -75,7 +73,7 @@ pub async fn insert_run(
     }
     .insert(conn)
     .await?;
-    super::journal::announce(conn, crate::events::run_payload(&run)).await?;
+    super::outbox::announce(conn, super::outbox::Wire::Run(Box::new(run.clone()))).await?;
     Ok(run)
 }
 
@@ -91,68 +89,40 @@ pub async fn active_run(
         .await?)
 }
 
-/// Every queued or running run, dry runs included: their current state for
-/// subscribers after the event bus reconnects.
-pub async fn active_runs(conn: &impl ConnectionTrait) -> StoreResult<Vec<billing_run::Model>> {
-    Ok(billing_run::Entity::find()
-        .filter(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
-        .order_by_asc(billing_run::Column::Id)
-        .all(conn)
-        .await?)
-}
-
-/// Runs a crash or restart left unfinished.
-pub async fn unfinished_runs(conn: &impl ConnectionTrait) -> StoreResult<Vec<billing_run::Model>> {
-    Ok(billing_run::Entity::find()
-        .filter(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
-        .filter(billing_run::Column::DryRun.eq(false))
-        .order_by_asc(billing_run::Column::Id)
-        .all(conn)
-        .await?)
-}
-
-/// Claims an unfinished run for `owner` until `until`: only when nobody
-/// holds it or the holder's lease has lapsed (it crashed); a live holder,
-/// this process included, keeps it. Exactly one
-/// replica's UPDATE matches, so a run is never executed twice at once.
-pub async fn claim_run(
+/// Every queued or running run, dry runs included, and every run written
+/// since `since`: their current state for subscribers after the event bus
+/// reconnects (a run may have finished while nobody listened).
+pub async fn active_or_updated_since(
     conn: &impl ConnectionTrait,
-    id: i64,
-    owner: &str,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> StoreResult<bool> {
-    let result = billing_run::Entity::update_many()
-        .col_expr(billing_run::Column::LeaseOwner, Expr::value(owner))
-        .col_expr(billing_run::Column::LeaseUntil, Expr::value(until))
-        .filter(billing_run::Column::Id.eq(id))
+    since: DateTime<Utc>,
+) -> StoreResult<Vec<billing_run::Model>> {
+    Ok(billing_run::Entity::find()
+        .filter(
+            Condition::any()
+                .add(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
+                .add(billing_run::Column::UpdatedAt.gte(since)),
+        )
+        .order_by_asc(billing_run::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+/// Unfinished runs whose lease nobody holds or has lapsed, dry runs
+/// included (those are failed: their caller is gone). A lease that lapses
+/// later is picked up by the next look.
+pub async fn orphaned_runs(conn: &impl ConnectionTrait) -> StoreResult<Vec<billing_run::Model>> {
+    let now = super::lease::db_now_ms(conn.get_database_backend());
+    Ok(billing_run::Entity::find()
         .filter(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
-        .filter(billing_run::Column::DryRun.eq(false))
         .filter(
             Condition::any()
                 .add(billing_run::Column::LeaseOwner.is_null())
-                .add(billing_run::Column::LeaseUntil.lt(now)),
+                .add(billing_run::Column::LeaseExpiresMs.is_null())
+                .add(Expr::cust(format!("lease_expires_ms < {now}"))),
         )
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
-/// Extends the lease inside a chunk's transaction; false when another
-/// replica took the run over (this one stalled past its lease).
-pub async fn renew_lease(
-    conn: &impl ConnectionTrait,
-    id: i64,
-    owner: &str,
-    until: DateTime<Utc>,
-) -> StoreResult<bool> {
-    let result = billing_run::Entity::update_many()
-        .col_expr(billing_run::Column::LeaseUntil, Expr::value(until))
-        .filter(billing_run::Column::Id.eq(id))
-        .filter(billing_run::Column::LeaseOwner.eq(owner))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+        .order_by_asc(billing_run::Column::Id)
+        .all(conn)
+        .await?)
 }
 
 pub async fn run_by_id(
@@ -213,38 +183,6 @@ pub async fn runs_page(
         .limit(limit)
         .all(conn)
         .await?)
-}
-
-pub async fn save_run(
-    conn: &impl ConnectionTrait,
-    mut run: billing_run::Model,
-) -> StoreResult<billing_run::Model> {
-    run.updated_at = Some(Utc::now());
-    let mut active: billing_run::ActiveModel = run.into();
-    // Write every column: the engine owns the run while it executes.
-    for column in [
-        billing_run::Column::Status,
-        billing_run::Column::PeriodStart,
-        billing_run::Column::PeriodEnd,
-        billing_run::Column::ContractCount,
-        billing_run::Column::ProcessedCount,
-        billing_run::Column::InvoiceCount,
-        billing_run::Column::InvoiceTotalE4,
-        billing_run::Column::PostedCount,
-        billing_run::Column::EventCount,
-        billing_run::Column::SkippedCount,
-        billing_run::Column::LastContractId,
-        billing_run::Column::StartedAt,
-        billing_run::Column::CompletedAt,
-        billing_run::Column::DurationMs,
-        billing_run::Column::Error,
-        billing_run::Column::UpdatedAt,
-    ] {
-        active.reset(column);
-    }
-    let run = active.update(conn).await?;
-    super::journal::announce(conn, crate::events::run_payload(&run)).await?;
-    Ok(run)
 }
 
 fn due(legal_entity_id: i64, as_of: NaiveDate, after_id: i64) -> sea_orm::Select<contract::Entity> {

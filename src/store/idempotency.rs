@@ -56,3 +56,20 @@ pub async fn delete(conn: &impl ConnectionTrait, id: i64) -> StoreResult<()> {
     Entity::delete_by_id(id).exec(conn).await?;
     Ok(())
 }
+
+/// Takes over a key still pending since before `stale` (its request died
+/// without finishing); `false` when it finished or was taken meanwhile.
+pub async fn take_over_stale(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    stale: chrono::DateTime<Utc>,
+) -> StoreResult<bool> {
+    let result = Entity::update_many()
+        .col_expr(Column::CreatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq("pending"))
+        .filter(Column::CreatedAt.lt(stale))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

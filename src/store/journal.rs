@@ -1,80 +1,15 @@
-//! The outbox of domain events, the audit trail and notifications. Always
-//! written in the caller's transaction, beside what they describe, so an
-//! event is never lost and never visible before its transaction commits.
+//! Reading the outbox and the audit trail (written by `store::outbox`), and
+//! writing notifications in the caller's transaction.
 
 use chrono::Utc;
 use entity::{audit_event, domain_event, notification};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
-use serde_json::Value;
 
 use super::{scoped, StoreResult};
 use crate::domain::access::Principal;
-
-pub struct NewEvent {
-    pub event_type: &'static str,
-    pub legal_entity_id: i64,
-    pub subject_id: String,
-    pub payload: Value,
-}
-
-/// Inserts outbox events in batches (a constant number of statements per
-/// chunk, whatever the number of invoices).
-pub async fn insert_events(conn: &impl ConnectionTrait, events: Vec<NewEvent>) -> StoreResult<()> {
-    let now = Utc::now();
-    let mut rows = events.into_iter().map(|e| domain_event::ActiveModel {
-        event_type: Set(e.event_type.to_string()),
-        legal_entity_id: Set(e.legal_entity_id),
-        subject_id: Set(e.subject_id),
-        payload: Set(e.payload.to_string()),
-        created_at: Set(now),
-        ..Default::default()
-    });
-    loop {
-        let batch: Vec<_> = rows.by_ref().take(super::BATCH_ROWS).collect();
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let ids = domain_event::Entity::insert_many(batch)
-            .exec_with_returning_keys(conn)
-            .await?;
-        // Every replica reads these rows once this transaction commits.
-        if let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) {
-            announce(conn, format!("d:{first}:{last}")).await?;
-        }
-    }
-}
-
-pub struct NewAudit<'a> {
-    pub legal_entity_id: Option<i64>,
-    pub subject_type: &'static str,
-    pub subject_id: String,
-    pub action: &'static str,
-    pub actor: &'a str,
-    pub details: Option<Value>,
-}
-
-pub async fn audit(
-    conn: &impl ConnectionTrait,
-    entry: NewAudit<'_>,
-) -> StoreResult<audit_event::Model> {
-    let row = audit_event::ActiveModel {
-        at: Set(Utc::now()),
-        legal_entity_id: Set(entry.legal_entity_id),
-        subject_type: Set(entry.subject_type.to_string()),
-        subject_id: Set(entry.subject_id),
-        action: Set(entry.action.to_string()),
-        actor: Set(entry.actor.to_string()),
-        details: Set(entry.details.map(|d| d.to_string())),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await?;
-    announce(conn, format!("a:{}:{}", row.id, row.id)).await?;
-    Ok(row)
-}
 
 pub async fn notify(
     conn: &impl ConnectionTrait,
@@ -96,57 +31,34 @@ pub async fn notify(
     Ok(())
 }
 
-/// Inside a writing transaction on PostgreSQL: tells every replica, at
-/// commit, which rows to read (payload formats: `crate::events`). A no-op
-/// on SQLite.
-pub async fn announce(conn: &impl ConnectionTrait, payload: String) -> StoreResult<()> {
-    if conn.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
-    }
-    conn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [crate::events::CHANNEL.into(), payload.into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// Which ids the event bus reads.
-pub enum IdRange {
-    /// The next `limit` ids after `after`.
-    After { after: i64, limit: u64 },
-    /// Exactly `first..=last` (what one NOTIFY names).
-    Between(i64, i64),
-}
-
 /// The event bus's own reads, across every legal entity: it fans rows out
-/// and each subscriber checks them against its principal. Ids ascending.
-pub async fn audit_rows(
+/// and each subscriber checks them against its principal. The next `limit`
+/// rows after id `after`, ids ascending (ids are commit-ordered positions:
+/// `store::outbox`).
+pub async fn audit_after(
     conn: &impl ConnectionTrait,
-    ids: IdRange,
+    after: i64,
+    limit: u64,
 ) -> StoreResult<Vec<audit_event::Model>> {
-    rows_by_id::<audit_event::Entity>(conn, audit_event::Column::Id, ids).await
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::Id.gt(after))
+        .order_by_asc(audit_event::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
 }
 
-pub async fn domain_rows(
+pub async fn domain_after(
     conn: &impl ConnectionTrait,
-    ids: IdRange,
+    after: i64,
+    limit: u64,
 ) -> StoreResult<Vec<domain_event::Model>> {
-    rows_by_id::<domain_event::Entity>(conn, domain_event::Column::Id, ids).await
-}
-
-async fn rows_by_id<E: EntityTrait>(
-    conn: &impl ConnectionTrait,
-    id: E::Column,
-    ids: IdRange,
-) -> StoreResult<Vec<E::Model>> {
-    let query = E::find().order_by_asc(id);
-    let query = match ids {
-        IdRange::After { after, limit } => query.filter(id.gt(after)).limit(limit),
-        IdRange::Between(first, last) => query.filter(id.between(first, last)),
-    };
-    Ok(query.all(conn).await?)
+    Ok(domain_event::Entity::find()
+        .filter(domain_event::Column::Id.gt(after))
+        .order_by_asc(domain_event::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
 }
 
 /// The newest audit and outbox ids (0 when there are none).
@@ -172,7 +84,7 @@ pub struct AuditFilter<'a> {
     pub legal_entity_id: Option<i64>,
     pub subject_type: Option<&'a str>,
     pub subject_id: Option<&'a str>,
-    /// Only events after this id (a cursor; ids are monotonic).
+    /// Only events after this id (a cursor; ids commit in order).
     pub after: i64,
 }
 
@@ -210,7 +122,7 @@ pub async fn audit_events(
         .await?)
 }
 
-/// Outbox events of one entity after a cursor (ids are monotonic).
+/// Outbox events of one entity after a cursor (ids commit in order).
 pub async fn events_after(
     conn: &impl ConnectionTrait,
     principal: &Principal,

@@ -10,7 +10,9 @@ pub mod error;
 pub mod idempotency;
 pub mod invoice;
 pub mod journal;
+pub mod lease;
 pub mod legal_entity;
+pub mod outbox;
 pub mod party;
 pub mod schedule;
 

@@ -7,7 +7,7 @@ use entity::{contract, domain_event, invoice};
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
 use serde_json::{json, Value};
 
-use crate::helpers::{admin, code, spawn_app, TestApp};
+use crate::helpers::{admin, code, spawn_app, spawn_app_with, TestApp};
 
 pub const RUN: &str = "id runNumber status trigger triggeredBy asOf periodStart periodEnd
   contractCount processedCount invoiceCount invoiceTotal skippedCount dryRun durationMs error
@@ -669,7 +669,7 @@ async fn with_auto_post_off_runs_make_drafts_that_post_in_posting_order() {
 
 #[tokio::test]
 async fn emit_flags_off_emit_no_delivery_or_collection_events() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|a| a.max_billing_lead_days = 3660).await;
     let (e, _) = entity_with_contracts(&app, "EF1", &["2026-11-01"]).await;
     configure(&app, json!({ "emitDeliveryEvents": false })).await;
     run(&app, &e, "2026-11-27").await;

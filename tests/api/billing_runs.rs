@@ -20,7 +20,9 @@ use crate::billing::{
     actions, all_invoices, configure, contracts, count_type, edit_contract, entity_with_contracts,
     field, num, outbox, run, run_invoices, trigger,
 };
-use crate::helpers::{admin, code, serve_args, spawn_app, token, token_with, TestApp};
+use crate::helpers::{
+    admin, code, serve_args, spawn_app, spawn_app_with, token, token_with, TestApp,
+};
 
 fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")
@@ -440,7 +442,7 @@ async fn the_default_billing_entity_limits_a_trigger_without_an_entity() {
 
 #[tokio::test]
 async fn the_notification_level_decides_whether_a_completed_run_notifies() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|a| a.max_billing_lead_days = 3660).await;
     let (e, _) = entity_with_contracts(&app, "NL1", &["2026-11-01"]).await;
     for (level, as_of, expected) in [
         ("ALL", "2026-11-27", 1),

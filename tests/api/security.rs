@@ -939,7 +939,7 @@ fn field_of(body: &Value) -> &Value {
 
 #[tokio::test]
 async fn item_30_money_edges_are_checked_and_rounded_as_documented() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|a| a.max_billing_lead_days = 3660).await;
     let e = app.create_entity("MNY", "EUR").await;
     let c = app.create_customer(&e, "Edges").await;
     let contract = |start: &str, interval: &str, lines: Value| json!({ "customerId": c, "startDate": start, "interval": interval, "lines": lines });

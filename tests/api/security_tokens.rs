@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use entity::audit_event;
@@ -329,7 +329,6 @@ async fn item_17_kids_are_looked_up_nowhere_but_the_key_ring_and_key_urls_are_ne
         header[field] = value;
         rs(header)
     };
-    let started = Instant::now();
     // Each carries a valid signature by a configured key: only the header decides.
     let hostile = [
         kid(json!(pem)), // the key file's path
@@ -361,11 +360,8 @@ async fn item_17_kids_are_looked_up_nowhere_but_the_key_ring_and_key_urls_are_ne
     replies
         .iter()
         .for_each(|reply| refused(reply, "a random kid"));
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_secs(30),
-        "refusals cost no lookups: {took:?}"
-    );
+    // Speed is not asserted here (a loaded CI machine makes any bound
+    // flaky); that no lookup happens is: nothing reaches the trap.
     let fetched = tokio::time::timeout(Duration::from_millis(300), trap.accept()).await;
     assert!(fetched.is_err(), "no key URL from a token is ever fetched");
     assert_eq!(written(&app).await, before);

@@ -84,7 +84,11 @@ impl BillingMutation {
             work,
             |o| serde_json::json!(o.runs.iter().map(|r| r.id).collect::<Vec<_>>()).to_string(),
             |ids| async move {
-                let ids: Vec<i64> = serde_json::from_str(&ids).unwrap_or_default();
+                let ids: Vec<i64> = serde_json::from_str(&ids).map_err(|e| {
+                    ServiceError::Internal(anyhow::anyhow!(
+                        "stored idempotent result unreadable: {e}"
+                    ))
+                })?;
                 Ok(billing::TriggerOutcome {
                     runs: runs::runs_by_ids(service, principal, &ids).await?,
                     previews: Vec::new(),
@@ -96,6 +100,21 @@ impl BillingMutation {
             runs: outcome.runs.into_iter().map(BillingRun).collect(),
             dry_run_invoices: outcome.previews.into_iter().map(InvoicePreview).collect(),
         })
+    }
+
+    /// Continues a FAILED run after its last committed chunk (audited as
+    /// RUN_RETRIED); BAD_USER_INPUT for a run that is not FAILED, CONFLICT
+    /// when its legal entity has another active run.
+    #[graphql(guard = "Needs(Scope::BillingRun)", complexity = 100)]
+    async fn retry_billing_run(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<BillingRun> {
+        let id = parse_id(&id).ok_or(ServiceError::NotFound("billing run"))?;
+        Ok(BillingRun(
+            billing::retry_run(ctx.data::<Ctx>()?, principal(ctx)?, id).await?,
+        ))
     }
 
     #[graphql(guard = "Needs(Scope::BillingRun)", complexity = 100)]
@@ -145,7 +164,11 @@ impl BillingMutation {
             ar::record_payment(service, caller, input),
             |i| i.id.to_string(),
             |id| async move {
-                let id = id.parse::<i64>().unwrap_or_default();
+                let id = id.parse::<i64>().map_err(|e| {
+                    ServiceError::Internal(anyhow::anyhow!(
+                        "stored idempotent result unreadable: {e}"
+                    ))
+                })?;
                 invoices::invoice(service, caller, id)
                     .await?
                     .ok_or_else(|| ServiceError::NotFound("invoice").into())

@@ -26,6 +26,12 @@ pub struct ChunkPlan {
     pub advances: Vec<ContractAdvance>,
     /// Contracts that could not be billed, with the reason.
     pub skipped: Vec<(i64, String)>,
+    /// Where the next chunk continues: every contract of this chunk with a
+    /// smaller or equal id is done. A contract cut by the invoice cap ends
+    /// just before its id, so the next chunk picks it up again.
+    pub resume_after: i64,
+    /// Contracts finished in this chunk (billed through as-of, or skipped).
+    pub finished: usize,
 }
 
 pub struct ChunkInput<'a> {
@@ -36,6 +42,9 @@ pub struct ChunkInput<'a> {
     pub billed: &'a HashSet<(i64, NaiveDate)>,
     pub as_of: NaiveDate,
     pub minor_units: u32,
+    /// At most this many invoices (at least one is always planned, so a
+    /// run makes progress); the rest waits for the next chunk.
+    pub max_invoices: usize,
 }
 
 /// Every amount of the invoice fits the storage scale (checked before
@@ -58,24 +67,43 @@ pub fn plan_chunk(input: ChunkInput<'_>) -> ChunkPlan {
             .push(line);
     }
     let mut plan = ChunkPlan::default();
+    let mut budget = input.max_invoices.max(1);
     for c in input.contracts {
+        if budget == 0 {
+            break;
+        }
         let lines = lines_by_contract.remove(&c.id).unwrap_or_default();
-        match plan_contract(c, &lines, &input) {
-            Ok((invoices, advance)) => {
-                plan.invoices.extend(invoices);
-                plan.advances.push(advance);
+        match plan_contract(c, &lines, &input, budget) {
+            Ok(planned) => {
+                budget = budget.saturating_sub(planned.invoices.len());
+                plan.invoices.extend(planned.invoices);
+                plan.advances.push(planned.advance);
+                if !planned.complete {
+                    plan.resume_after = c.id - 1;
+                    return plan;
+                }
             }
             Err(reason) => plan.skipped.push((c.id, reason)),
         }
+        plan.resume_after = c.id;
+        plan.finished += 1;
     }
     plan
+}
+
+struct PlannedContract {
+    invoices: Vec<PlannedInvoice>,
+    advance: ContractAdvance,
+    /// false: the invoice budget ran out before the as-of date.
+    complete: bool,
 }
 
 fn plan_contract(
     c: &contract::Model,
     lines: &[&contract_line::Model],
     input: &ChunkInput<'_>,
-) -> Result<(Vec<PlannedInvoice>, ContractAdvance), String> {
+    budget: usize,
+) -> Result<PlannedContract, String> {
     let interval = parse_interval(&c.billing_interval)
         .ok_or_else(|| format!("unknown interval {:?}", c.billing_interval))?;
     let timing = parse_timing(&c.timing).ok_or_else(|| format!("unknown timing {:?}", c.timing))?;
@@ -108,7 +136,12 @@ fn plan_contract(
         u32::try_from(c.next_period_index).map_err(|_| "period index is negative".to_string())?;
     let mut invoices = Vec::new();
     let mut next = from;
+    let mut complete = true;
     for period in schedule.due_periods(from, input.as_of) {
+        if invoices.len() >= budget {
+            complete = false;
+            break;
+        }
         next = period.index + 1;
         // Already invoiced (by a run that committed this period before the
         // contract moved on, or voided): never again.
@@ -135,5 +168,9 @@ fn plan_contract(
             "ACTIVE"
         },
     };
-    Ok((invoices, advance))
+    Ok(PlannedContract {
+        invoices,
+        advance,
+        complete,
+    })
 }

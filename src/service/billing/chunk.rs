@@ -1,11 +1,10 @@
-//! The run engine: chunked, idempotent, resumable. Each chunk is one
-//! transaction that writes its invoices, lines, numbers, outbox events,
-//! contract advances and the run's progress together, so a crash between
-//! chunks loses nothing and bills nothing twice; a resumed run continues
-//! from the last committed contract id.
+//! One chunk of a run: loading what planning needs, and writing the
+//! planned invoices, lines, numbers, contract advances and outbox events in
+//! the chunk's transaction. Chunks are idempotent: a contract moves past
+//! the periods it was billed for in the same transaction, and a period
+//! that has an invoice is never billed again.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use chrono::{Datelike, Duration, Utc};
 use entity::{billing_agent_config, billing_run, customer, invoice, invoice_line, legal_entity};
@@ -17,16 +16,14 @@ use crate::domain::access::Principal;
 use crate::domain::billing::invoice_number;
 use crate::domain::currency::Currency;
 use crate::domain::money::{from_scaled, to_scaled, AMOUNT_SCALE, QTY_SCALE};
-use crate::service::agent::{self, NOTIFY_ALL, NOTIFY_FAILURES};
+use crate::service::agent;
 use crate::service::{Ctx, ServiceError, ServiceResult};
-use crate::store::billing::{self as runs, COMPLETED, FAILED, RUNNING};
-use crate::store::journal::{self, NewAudit, NewEvent};
+use crate::store::billing as runs;
+use crate::store::outbox::{self, NewAudit, NewEvent};
 use crate::store::{self, contract, invoice as invoices, party};
 
 pub const DELIVERY_REQUESTED: &str = "invoice.delivery_requested";
 pub const COLLECTION_REQUESTED: &str = "payment.collection_requested";
-pub const RUN_COMPLETED_EVENT: &str = "billing_run.completed";
-pub const RUN_FAILED_EVENT: &str = "billing_run.failed";
 
 /// Everything a chunk needs besides its contracts.
 pub(super) struct RunEnv {
@@ -62,6 +59,7 @@ pub(super) async fn plan_for(
     contracts: &[entity::contract::Model],
     as_of: chrono::NaiveDate,
     minor_units: u32,
+    max_invoices: usize,
 ) -> ServiceResult<(ChunkPlan, HashMap<i64, customer::Model>)> {
     let system = Principal::system("system:billing");
     let ids: Vec<i64> = contracts.iter().map(|c| c.id).collect();
@@ -86,162 +84,23 @@ pub(super) async fn plan_for(
         billed: &billed,
         as_of,
         minor_units,
+        max_invoices,
     });
     Ok((plan, customers))
 }
 
-/// How long a replica's claim on a run holds without renewal. Each chunk
-/// renews it; a replica that crashed loses it after this long, and another
-/// replica (or the restarted one) takes the run over.
-pub const LEASE: chrono::Duration = chrono::Duration::seconds(60);
-
-/// Executes (or resumes) a run to COMPLETED or FAILED, if this replica can
-/// claim it; a run another live replica holds is left alone.
-#[tracing::instrument(skip(ctx), fields(legal_entity_id))]
-pub async fn execute(ctx: Ctx, run_id: i64) {
-    let started = Instant::now();
-    let now = Utc::now();
-    match runs::claim_run(&ctx.db, run_id, &ctx.instance, now, now + LEASE).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::debug!("run is finished or held by another replica");
-            return;
-        }
-        Err(err) => {
-            tracing::error!(error = ?err, "could not claim the run");
-            return;
-        }
-    }
-    let run = match runs::run_by_id(&ctx.db, run_id).await {
-        Ok(Some(run)) => run,
-        Ok(None) => return,
-        Err(err) => {
-            tracing::error!(error = ?err, "could not load the run");
-            return;
-        }
-    };
-    tracing::Span::current().record("legal_entity_id", run.legal_entity_id);
-    let env = load_env(&ctx, &run).await;
-    let result = match &env {
-        Ok(env) => run_chunks(&ctx, run.clone(), env).await,
-        Err(err) => Err(ServiceError::Internal(anyhow::anyhow!(
-            "cannot start: {err}"
-        ))),
-    };
-    let outcome = match result {
-        Ok(Some(run)) => finish(&ctx, run, env.as_ref().ok(), None).await,
-        Ok(None) => {
-            tracing::warn!("another replica took the run over; stopping here");
-            return;
-        }
-        Err(err) => {
-            tracing::error!(error = ?err, "billing run failed");
-            let message = match (&env, &err) {
-                (Err(cause), _) => format!("the run could not start: {cause}"),
-                (_, ServiceError::Internal(_)) => {
-                    "the database failed during the run; trigger it again to finish".into()
-                }
-                (_, other) => other.to_string(),
-            };
-            let latest = runs::run_by_id(&ctx.db, run_id)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or(run);
-            finish(&ctx, latest, env.as_ref().ok(), Some(message)).await
-        }
-    };
-    match outcome {
-        Ok(run) => tracing::info!(
-            status = %run.status, invoices = run.invoice_count, ms = started.elapsed().as_millis() as u64,
-            "billing run finished"
-        ),
-        Err(err) => {
-            tracing::error!(error = ?err, "could not record the run's end; it will be resumed")
-        }
-    }
-}
-
-/// Renews this replica's lease in `txn`; `false` when it was lost.
-async fn still_ours(ctx: &Ctx, txn: &impl ConnectionTrait, run_id: i64) -> ServiceResult<bool> {
-    Ok(runs::renew_lease(txn, run_id, &ctx.instance, Utc::now() + LEASE).await?)
-}
-
-/// Runs every chunk; `None` when another replica took the run over.
-async fn run_chunks(
-    ctx: &Ctx,
-    mut run: billing_run::Model,
-    env: &RunEnv,
-) -> ServiceResult<Option<billing_run::Model>> {
-    let txn = store::begin_write(&ctx.db).await?;
-    if !still_ours(ctx, &txn, run.id).await? {
-        return Ok(None);
-    }
-    if run.status == RUNNING {
-        audit_run(
-            &txn,
-            &run,
-            "RUN_RESUMED",
-            json!({ "afterContractId": run.last_contract_id }),
-        )
-        .await?;
-    } else {
-        run.status = RUNNING.into();
-        run.started_at = Some(Utc::now());
-        run.contract_count =
-            count_i32(runs::count_due(&txn, run.legal_entity_id, run.as_of, 0).await?);
-        audit_run(
-            &txn,
-            &run,
-            "RUN_STARTED",
-            json!({ "asOf": run.as_of.to_string() }),
-        )
-        .await?;
-        audit_run(
-            &txn,
-            &run,
-            "STEP_COMPLETED",
-            json!({ "step": "find_due_contracts", "contracts": run.contract_count }),
-        )
-        .await?;
-    }
-    run = runs::save_run(&txn, run).await?;
-    txn.commit().await?;
-    ctx.publish(&run);
-
-    loop {
-        let txn = store::begin_write(&ctx.db).await?;
-        if !still_ours(ctx, &txn, run.id).await? {
-            return Ok(None);
-        }
-        let chunk = runs::due_chunk(
-            &txn,
-            run.legal_entity_id,
-            run.as_of,
-            run.last_contract_id,
-            ctx.chunk_size,
-        )
-        .await?;
-        let Some(last) = chunk.last().map(|c| c.id) else {
-            txn.rollback().await?;
-            return Ok(Some(run));
-        };
-        run = write_chunk(&txn, run, env, &chunk).await?;
-        run.last_contract_id = last;
-        run = runs::save_run(&txn, run).await?;
-        txn.commit().await?;
-        ctx.publish(&run);
-    }
-}
-
-async fn write_chunk(
+/// Plans and writes one chunk in `txn` and returns the run's progress
+/// after it (saved by the caller in the same transaction). Outbox and audit
+/// rows go last: their positions are taken at the end (`store::outbox`).
+pub(super) async fn write_chunk(
     txn: &impl ConnectionTrait,
     mut run: billing_run::Model,
     env: &RunEnv,
     chunk: &[entity::contract::Model],
+    max_invoices: usize,
 ) -> ServiceResult<billing_run::Model> {
     let clock = std::time::Instant::now();
-    let (plan, customers) = plan_for(txn, chunk, run.as_of, env.minor_units).await?;
+    let (plan, customers) = plan_for(txn, chunk, run.as_of, env.minor_units, max_invoices).await?;
     let planned_ms = clock.elapsed().as_millis();
     let now = Utc::now();
     let post = env.config.auto_post_invoices;
@@ -329,18 +188,10 @@ async fn write_chunk(
         }
     }
     invoices::insert_lines(txn, line_rows).await?;
-    let event_count = events.len();
-    journal::insert_events(txn, events).await?;
-    let lines_events_ms = clock.elapsed().as_millis();
     runs::advance_contracts(txn, &plan.advances).await?;
-    tracing::debug!(
-        contracts = chunk.len(),
-        planned_ms,
-        inserted_ms,
-        lines_events_ms,
-        advanced_ms = clock.elapsed().as_millis(),
-        "chunk written"
-    );
+    let advanced_ms = clock.elapsed().as_millis();
+    let event_count = events.len();
+    outbox::insert_events(txn, events).await?;
     for (contract_id, reason) in &plan.skipped {
         tracing::warn!(contract_id, %reason, "contract skipped");
         audit_run(
@@ -351,15 +202,23 @@ async fn write_chunk(
         )
         .await?;
     }
+    tracing::debug!(
+        contracts = chunk.len(),
+        planned_ms,
+        inserted_ms,
+        advanced_ms,
+        events_ms = clock.elapsed().as_millis(),
+        "chunk written"
+    );
 
-    let n = count_i32(inserted.len() as u64);
-    run.processed_count += count_i32(chunk.len() as u64);
-    run.invoice_count += n;
+    let n = count_i32(inserted.len() as u64)?;
+    run.processed_count = add_count(run.processed_count, plan.finished as u64)?;
+    run.invoice_count = add_count(run.invoice_count, n as u64)?;
     if post {
-        run.posted_count += n;
+        run.posted_count = add_count(run.posted_count, n as u64)?;
     }
-    run.event_count += count_i32(event_count as u64);
-    run.skipped_count += count_i32(plan.skipped.len() as u64);
+    run.event_count = add_count(run.event_count, event_count as u64)?;
+    run.skipped_count = add_count(run.skipped_count, plan.skipped.len() as u64)?;
     run.invoice_total_e4 = run
         .invoice_total_e4
         .checked_add(chunk_total)
@@ -369,6 +228,7 @@ async fn write_chunk(
         run.period_start = Some(run.period_start.map_or(s, |p| p.min(s)));
         run.period_end = Some(run.period_end.map_or(e, |p| p.max(e)));
     }
+    run.last_contract_id = run.last_contract_id.max(plan.resume_after);
     Ok(run)
 }
 
@@ -413,99 +273,6 @@ pub fn posting_events(
     out
 }
 
-async fn finish(
-    ctx: &Ctx,
-    mut run: billing_run::Model,
-    env: Option<&RunEnv>,
-    error: Option<String>,
-) -> ServiceResult<billing_run::Model> {
-    let txn = store::begin_write(&ctx.db).await?;
-    if !still_ours(ctx, &txn, run.id).await? {
-        txn.rollback().await?;
-        return Ok(run);
-    }
-    let now = Utc::now();
-    let failed = error.is_some();
-    if !failed {
-        for (step, details) in [
-            (
-                "generate_invoices",
-                json!({ "invoices": run.invoice_count, "skipped": run.skipped_count }),
-            ),
-            ("post_invoices", json!({ "posted": run.posted_count })),
-            ("emit_events", json!({ "events": run.event_count })),
-        ] {
-            let mut details = details;
-            details["step"] = json!(step);
-            audit_run(&txn, &run, "STEP_COMPLETED", details).await?;
-        }
-    }
-    run.status = if failed { FAILED } else { COMPLETED }.into();
-    run.error = error.clone();
-    run.completed_at = Some(now);
-    run.duration_ms = run.started_at.map(|s| (now - s).num_milliseconds());
-    if run.period_start.is_none() {
-        run.period_start = Some(run.as_of);
-        run.period_end = Some(run.as_of);
-    }
-    // Without its environment (the run could not start) the entity's
-    // currency is unknown: totals are then shown at storage scale.
-    let (minor, currency) = match env {
-        Some(e) => (e.minor_units, e.entity.currency.clone()),
-        None => (AMOUNT_SCALE, String::new()),
-    };
-    let mut total = from_scaled(run.invoice_total_e4, AMOUNT_SCALE);
-    total.rescale(minor);
-    let summary = json!({
-        "runId": run.id.to_string(),
-        "runNumber": run.run_number,
-        "contracts": run.contract_count,
-        "invoices": run.invoice_count,
-        "invoiceTotal": total.to_string(),
-        "currency": currency,
-        "error": error,
-    });
-    let action = if failed {
-        "RUN_FAILED"
-    } else {
-        "RUN_COMPLETED"
-    };
-    audit_run(&txn, &run, action, summary.clone()).await?;
-    journal::insert_events(
-        &txn,
-        vec![NewEvent {
-            event_type: if failed {
-                RUN_FAILED_EVENT
-            } else {
-                RUN_COMPLETED_EVENT
-            },
-            legal_entity_id: run.legal_entity_id,
-            subject_id: run.id.to_string(),
-            payload: summary,
-        }],
-    )
-    .await?;
-    let level = match env {
-        Some(e) => e.config.notification_level.clone(),
-        None => agent::config(&txn).await?.notification_level,
-    };
-    let level = level.as_str();
-    if level == NOTIFY_ALL || (level == NOTIFY_FAILURES && failed) {
-        let message = match &error {
-            Some(e) => format!("Billing run {} failed: {e}", run.run_number),
-            None => format!(
-                "Billing run {} completed: {} invoices, {} {}",
-                run.run_number, run.invoice_count, total, currency
-            ),
-        };
-        journal::notify(&txn, run.legal_entity_id, run.id, level, message).await?;
-    }
-    let run = runs::save_run(&txn, run).await?;
-    txn.commit().await?;
-    ctx.publish(&run);
-    Ok(run)
-}
-
 pub(super) async fn audit_run(
     conn: &impl ConnectionTrait,
     run: &billing_run::Model,
@@ -517,7 +284,7 @@ pub(super) async fn audit_run(
     } else {
         "system:billing-run-agent"
     };
-    journal::audit(
+    outbox::audit(
         conn,
         NewAudit {
             legal_entity_id: Some(run.legal_entity_id),
@@ -532,14 +299,22 @@ pub(super) async fn audit_run(
     Ok(())
 }
 
-fn scaled(value: rust_decimal::Decimal) -> ServiceResult<i64> {
+pub(super) fn scaled(value: rust_decimal::Decimal) -> ServiceResult<i64> {
     to_scaled(value, AMOUNT_SCALE).map_err(|_| overflow("amount"))
 }
 
-fn overflow(what: &str) -> ServiceError {
+pub(super) fn overflow(what: &str) -> ServiceError {
     ServiceError::Internal(anyhow::anyhow!("{what} exceeds the storage range"))
 }
 
-fn count_i32(n: u64) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
+/// Counts are stored as 32-bit integers: one that would not fit fails the
+/// chunk loudly instead of saturating.
+pub(super) fn count_i32(n: u64) -> ServiceResult<i32> {
+    i32::try_from(n).map_err(|_| overflow("count"))
+}
+
+pub(super) fn add_count(count: i32, n: u64) -> ServiceResult<i32> {
+    count
+        .checked_add(count_i32(n)?)
+        .ok_or_else(|| overflow("count"))
 }

@@ -1,0 +1,192 @@
+//! A run's lease: which execution holds it and until when, on the
+//! database's clock. Every write of an executing run is compare-and-set on
+//! its lease token and status, so a run is executed by one execution at a
+//! time and finishes exactly once, whatever the replicas' clocks say.
+//!
+//! States: QUEUED → RUNNING → COMPLETED | FAILED; RUNNING → RUNNING when
+//! another execution takes a lapsed lease over; FAILED → QUEUED by
+//! `retry` (it continues after the last committed chunk).
+
+use chrono::Utc;
+use entity::billing_run::{self, Column};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+};
+
+use super::outbox::{announce, Wire};
+use super::StoreResult;
+
+pub const QUEUED: &str = "QUEUED";
+pub const RUNNING: &str = "RUNNING";
+pub const COMPLETED: &str = "COMPLETED";
+pub const FAILED: &str = "FAILED";
+const ACTIVE: [&str; 2] = [QUEUED, RUNNING];
+
+/// Milliseconds since the epoch on the database's clock (the statement's
+/// own time on PostgreSQL, not the transaction's start).
+pub(super) fn db_now_ms(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+        _ => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+    }
+}
+
+fn expires(backend: DbBackend, lease_ms: i64) -> Expr {
+    Expr::cust(format!("{} + {lease_ms}", db_now_ms(backend)))
+}
+
+fn lapsed(backend: DbBackend) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(Column::LeaseOwner.is_null())
+        .add(Column::LeaseExpiresMs.is_null())
+        .add(Expr::cust(format!(
+            "lease_expires_ms < {}",
+            db_now_ms(backend)
+        )))
+}
+
+fn informational_until(lease_ms: i64) -> Expr {
+    Expr::value(Utc::now() + chrono::Duration::milliseconds(lease_ms))
+}
+
+/// Claims an unfinished run for the execution `token`: only when nobody
+/// holds it or the holder's lease has lapsed. Exactly one claimant's
+/// UPDATE matches.
+pub async fn claim(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    token: &str,
+    lease_ms: i64,
+) -> StoreResult<bool> {
+    let backend = conn.get_database_backend();
+    let result = billing_run::Entity::update_many()
+        .col_expr(Column::LeaseOwner, Expr::value(token))
+        .col_expr(Column::LeaseExpiresMs, expires(backend, lease_ms))
+        .col_expr(Column::LeaseUntil, informational_until(lease_ms))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.is_in(ACTIVE))
+        .filter(lapsed(backend))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Extends the lease while the execution still holds it and the run is
+/// still unfinished; `false` when it was taken over or finished.
+pub async fn renew(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    token: &str,
+    lease_ms: i64,
+) -> StoreResult<bool> {
+    let backend = conn.get_database_backend();
+    let result = billing_run::Entity::update_many()
+        .col_expr(Column::LeaseExpiresMs, expires(backend, lease_ms))
+        .col_expr(Column::LeaseUntil, informational_until(lease_ms))
+        .filter(Column::Id.eq(id))
+        .filter(Column::LeaseOwner.eq(token))
+        .filter(Column::Status.is_in(ACTIVE))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Gives the lease up (a clean shutdown), so another replica or the next
+/// start takes the run over at once instead of after the lease.
+pub async fn release(conn: &impl ConnectionTrait, id: i64, token: &str) -> StoreResult<bool> {
+    let result = billing_run::Entity::update_many()
+        .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(Column::LeaseExpiresMs, Expr::value(Option::<i64>::None))
+        .col_expr(
+            Column::LeaseUntil,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .filter(Column::Id.eq(id))
+        .filter(Column::LeaseOwner.eq(token))
+        .filter(Column::Status.is_in(ACTIVE))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Writes the run's state (progress, or its final status) if `token` still
+/// holds it and it is unfinished, renewing the lease; `None` when it does
+/// not (nothing is written). Announced to other replicas at commit.
+pub async fn save(
+    conn: &impl ConnectionTrait,
+    mut run: billing_run::Model,
+    token: &str,
+    lease_ms: i64,
+) -> StoreResult<Option<billing_run::Model>> {
+    let backend = conn.get_database_backend();
+    run.updated_at = Some(Utc::now());
+    let finished = !ACTIVE.contains(&run.status.as_str());
+    let mut active: billing_run::ActiveModel = run.clone().into();
+    for column in [
+        Column::Status,
+        Column::PeriodStart,
+        Column::PeriodEnd,
+        Column::ContractCount,
+        Column::ProcessedCount,
+        Column::InvoiceCount,
+        Column::InvoiceTotalE4,
+        Column::PostedCount,
+        Column::EventCount,
+        Column::SkippedCount,
+        Column::LastContractId,
+        Column::StartedAt,
+        Column::CompletedAt,
+        Column::DurationMs,
+        Column::Error,
+        Column::UpdatedAt,
+    ] {
+        active.reset(column);
+    }
+    let (expiry, until) = if finished {
+        (
+            Expr::value(Option::<i64>::None),
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+    } else {
+        (expires(backend, lease_ms), informational_until(lease_ms))
+    };
+    let result = billing_run::Entity::update_many()
+        .set(active)
+        .col_expr(Column::LeaseExpiresMs, expiry)
+        .col_expr(Column::LeaseUntil, until)
+        .filter(Column::Id.eq(run.id))
+        .filter(Column::LeaseOwner.eq(token))
+        .filter(Column::Status.is_in(ACTIVE))
+        .exec(conn)
+        .await?;
+    if result.rows_affected != 1 {
+        return Ok(None);
+    }
+    run.lease_owner = Some(token.to_string());
+    announce(conn, Wire::Run(Box::new(run.clone()))).await?;
+    Ok(Some(run))
+}
+
+/// FAILED → QUEUED, keeping the run's progress so it continues after its
+/// last committed chunk. `false` when the run is not FAILED (or a dry run);
+/// `StoreError::Conflict` when the entity has another active run.
+pub async fn retry(conn: &impl ConnectionTrait, id: i64) -> StoreResult<bool> {
+    let result = billing_run::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(QUEUED))
+        .col_expr(Column::Error, Expr::value(Option::<String>::None))
+        .col_expr(
+            Column::CompletedAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(Column::DurationMs, Expr::value(Option::<i64>::None))
+        .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(Column::LeaseExpiresMs, Expr::value(Option::<i64>::None))
+        .col_expr(Column::UpdatedAt, Expr::value(Some(Utc::now())))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(FAILED))
+        .filter(Column::DryRun.eq(false))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

@@ -1,0 +1,243 @@
+//! The write side of the outbox and the audit trail, always inside the
+//! caller's transaction (or as one autocommit statement), and the wire
+//! format that tells other replicas about committed writes.
+//!
+//! Positions: every outbox and audit row's id is its position, and ids
+//! commit in order, so "every row after id P" is complete whatever the
+//! commit order of concurrent writers.
+//! - PostgreSQL: a BIGSERIAL id is taken at insert and commits out of
+//!   order, so ids come from the `event_position` counter row instead, in
+//!   the same statement as the INSERT (`WITH p AS (UPDATE … RETURNING)`).
+//!   The row lock is held until the writing transaction commits, so the
+//!   next writer's ids are taken after this one's commit. Callers write
+//!   their outbox and audit rows last in a transaction, which keeps the
+//!   lock short and deadlock-free (nothing else is locked after it).
+//! - SQLite: one writer at a time holds the database lock from its first
+//!   write to its commit, so rowid order is commit order already.
+
+use chrono::{DateTime, Utc};
+use entity::{audit_event, billing_run, domain_event};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Set, Statement, Value as DbValue,
+};
+use serde_json::Value;
+
+use super::{StoreError, StoreResult};
+
+/// The PostgreSQL NOTIFY channel.
+pub const CHANNEL: &str = "billrun_events";
+
+/// What a NOTIFY says. Outbox and audit notifications only wake the
+/// readers, which then read everything after their cursor; a run's state
+/// travels whole, because re-reading the row could skip states.
+#[derive(Debug, PartialEq)]
+pub enum Wire {
+    Run(Box<billing_run::Model>),
+    RunId(i64),
+    Audit,
+    Domain,
+}
+
+impl Wire {
+    pub fn encode(&self) -> String {
+        match self {
+            Wire::Run(run) => match serde_json::to_string(run) {
+                // NOTIFY payloads stop at 8000 bytes.
+                Ok(json) if json.len() < 7900 => format!("R:{json}"),
+                _ => format!("r:{}", run.id),
+            },
+            Wire::RunId(id) => format!("r:{id}"),
+            Wire::Audit => "a".into(),
+            Wire::Domain => "d".into(),
+        }
+    }
+
+    /// `None` for a payload this version does not know.
+    pub fn decode(payload: &str) -> Option<Wire> {
+        if let Some(json) = payload.strip_prefix("R:") {
+            return serde_json::from_str(json)
+                .ok()
+                .map(|r| Wire::Run(Box::new(r)));
+        }
+        if let Some(id) = payload.strip_prefix("r:") {
+            return id.parse().ok().map(Wire::RunId);
+        }
+        // Older replicas named id ranges (`a:1:2`); the range is not needed.
+        match payload.split(':').next() {
+            Some("a") => Some(Wire::Audit),
+            Some("d") => Some(Wire::Domain),
+            _ => None,
+        }
+    }
+}
+
+/// Inside a writing transaction on PostgreSQL: tells every replica, at
+/// commit, what changed. A no-op on SQLite (one process tails the tables).
+pub async fn announce(conn: &impl ConnectionTrait, wire: Wire) -> StoreResult<()> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [CHANNEL.into(), wire.encode().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+pub struct NewEvent {
+    pub event_type: &'static str,
+    pub legal_entity_id: i64,
+    pub subject_id: String,
+    pub payload: Value,
+}
+
+/// Inserts outbox events in batches (a constant number of statements per
+/// chunk, whatever the number of invoices). Call it last in a transaction.
+pub async fn insert_events(conn: &impl ConnectionTrait, events: Vec<NewEvent>) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let postgres = conn.get_database_backend() == DbBackend::Postgres;
+    let mut events = events.into_iter();
+    loop {
+        let batch: Vec<NewEvent> = events.by_ref().take(super::BATCH_ROWS).collect();
+        if batch.is_empty() {
+            break;
+        }
+        if postgres {
+            insert_events_pg(conn, batch, now).await?;
+        } else {
+            let rows = batch.into_iter().map(|e| domain_event::ActiveModel {
+                event_type: Set(e.event_type.to_string()),
+                legal_entity_id: Set(e.legal_entity_id),
+                subject_id: Set(e.subject_id),
+                payload: Set(e.payload.to_string()),
+                created_at: Set(now),
+                ..Default::default()
+            });
+            domain_event::Entity::insert_many(rows).exec(conn).await?;
+        }
+    }
+    announce(conn, Wire::Domain).await
+}
+
+/// One statement: take `n` positions and insert the rows with them.
+async fn insert_events_pg(
+    conn: &impl ConnectionTrait,
+    batch: Vec<NewEvent>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let n = batch.len();
+    let mut values: Vec<DbValue> = Vec::with_capacity(n * 4 + 2);
+    values.push(i64::try_from(n).unwrap_or(i64::MAX).into());
+    values.push(now.into());
+    let mut rows = Vec::with_capacity(n);
+    for (ord, e) in batch.into_iter().enumerate() {
+        let base = values.len();
+        rows.push(format!(
+            "({ord}, ${}, ${}, ${}, ${})",
+            base + 1,
+            base + 2,
+            base + 3,
+            base + 4
+        ));
+        values.push(e.event_type.into());
+        values.push(e.legal_entity_id.into());
+        values.push(e.subject_id.into());
+        values.push(e.payload.to_string().into());
+    }
+    let sql = format!(
+        "WITH p AS (UPDATE event_position SET last_value = last_value + $1 WHERE id = 1 \
+         RETURNING last_value) \
+         INSERT INTO domain_event (id, event_type, legal_entity_id, subject_id, payload, created_at) \
+         SELECT p.last_value - $1 + 1 + v.ord, v.t, v.e, v.s, v.p, $2 \
+         FROM p, (VALUES {}) AS v(ord, t, e, s, p)",
+        rows.join(", ")
+    );
+    let result = conn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    if result.rows_affected() != n as u64 {
+        return Err(StoreError::Corrupt("event_position row missing".into()));
+    }
+    Ok(())
+}
+
+pub struct NewAudit<'a> {
+    pub legal_entity_id: Option<i64>,
+    pub subject_type: &'static str,
+    pub subject_id: String,
+    pub action: &'static str,
+    pub actor: &'a str,
+    pub details: Option<Value>,
+}
+
+/// Writes one audit row (call it last in a transaction, or alone).
+pub async fn audit(
+    conn: &impl ConnectionTrait,
+    entry: NewAudit<'_>,
+) -> StoreResult<audit_event::Model> {
+    let at = Utc::now();
+    let details = entry.details.map(|d| d.to_string());
+    let row = if conn.get_database_backend() == DbBackend::Postgres {
+        let sql = "WITH p AS (UPDATE event_position SET last_value = last_value + 1 WHERE id = 1 \
+                   RETURNING last_value) \
+                   INSERT INTO audit_event (id, at, legal_entity_id, subject_type, subject_id, action, actor, details) \
+                   SELECT p.last_value, $1, $2, $3, $4, $5, $6, $7 FROM p RETURNING *";
+        let values: Vec<DbValue> = vec![
+            at.into(),
+            entry.legal_entity_id.into(),
+            entry.subject_type.into(),
+            entry.subject_id.into(),
+            entry.action.into(),
+            entry.actor.into(),
+            details.into(),
+        ];
+        audit_event::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .one(conn)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("event_position row missing".into()))?
+    } else {
+        audit_event::ActiveModel {
+            at: Set(at),
+            legal_entity_id: Set(entry.legal_entity_id),
+            subject_type: Set(entry.subject_type.to_string()),
+            subject_id: Set(entry.subject_id),
+            action: Set(entry.action.to_string()),
+            actor: Set(entry.actor.to_string()),
+            details: Set(details),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await?
+    };
+    announce(conn, Wire::Audit).await?;
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Wire;
+
+    #[test]
+    fn wire_payloads_round_trip_and_old_ranges_still_wake_readers() {
+        assert_eq!(Wire::decode(&Wire::RunId(7).encode()), Some(Wire::RunId(7)));
+        assert_eq!(Wire::decode(&Wire::Audit.encode()), Some(Wire::Audit));
+        assert_eq!(Wire::decode("d:10:20"), Some(Wire::Domain));
+        assert_eq!(Wire::decode("a:3:3"), Some(Wire::Audit));
+        assert_eq!(Wire::decode("x"), None);
+        assert_eq!(Wire::decode("r:notanumber"), None);
+    }
+}
