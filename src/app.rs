@@ -119,8 +119,8 @@ impl Application {
         ctx.chunk_invoices = args.run_chunk_invoices.clamp(1, 1_000_000);
         ctx.lease_ms = i64::try_from(args.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         ctx.max_lead_days = args.max_billing_lead_days;
-        let timeout = i64::try_from(args.request_timeout_secs).unwrap_or(i64::MAX / 4);
-        ctx.pending_key_ttl = chrono::Duration::seconds(timeout.saturating_mul(2).max(120));
+        let pending = i64::try_from(args.idempotency_pending_secs).unwrap_or(86_400);
+        ctx.pending_key_ttl = chrono::Duration::seconds(pending);
         if args.demo {
             demo::seed_if_empty(&ctx).await?;
         }

@@ -120,6 +120,11 @@ pub struct ServeArgs {
     /// entity's timezone) is refused: a run cannot be undone.
     #[arg(long, env = "BILLRUN_MAX_BILLING_LEAD_DAYS", default_value_t = 31, value_parser = clap::value_parser!(i64).range(0..=3660))]
     pub max_billing_lead_days: i64,
+    /// An idempotency key whose request never finished (a crash, or a
+    /// request cut at its timeout) is taken over by a retry after this
+    /// many seconds; keep it above the request timeout.
+    #[arg(long, env = "BILLRUN_IDEMPOTENCY_PENDING_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idempotency_pending_secs: u64,
     /// How often the scheduler looks for due jobs, in seconds (0: off).
     #[arg(long, env = "BILLRUN_SCHEDULER_POLL_SECS", default_value_t = 15)]
     pub scheduler_poll_secs: u64,

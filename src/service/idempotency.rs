@@ -5,9 +5,9 @@
 //! whose first request is still running is CONFLICT too. A failed request
 //! releases its key so the retry can run; a key left pending by a request
 //! that never finished (the process crashed, or the request was cut at its
-//! timeout before recording its result) expires after `Ctx::pending_key_ttl`
-//! (twice the request timeout, at least two minutes), and the next retry
-//! takes it over and runs.
+//! timeout before recording its result) expires after
+//! `--idempotency-pending-secs` (`Ctx::pending_key_ttl`, default 120 s,
+//! above the default request timeout), and the next retry takes it over.
 
 use sha2::{Digest, Sha256};
 

@@ -76,6 +76,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         run_chunk_invoices: 5_000,
         lease_secs: 15,
         max_billing_lead_days: 31,
+        idempotency_pending_secs: 120,
         scheduler_poll_secs: 0,
         live_threads: 1,
         live_nice: 10,

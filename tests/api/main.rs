@@ -6,6 +6,7 @@ mod billing;
 mod billing_runs;
 mod hardening;
 mod helpers;
+mod reliability;
 mod schedule;
 mod security;
 mod security_tokens;

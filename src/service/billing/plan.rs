@@ -174,3 +174,95 @@ fn plan_contract(
         complete,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weekly(id: i64, start: NaiveDate) -> contract::Model {
+        contract::Model {
+            id,
+            legal_entity_id: 1,
+            customer_id: 1,
+            status: "ACTIVE".into(),
+            start_date: start,
+            end_date: None,
+            billing_interval: "WEEK".into(),
+            interval_count: 1,
+            timing: "IN_ADVANCE".into(),
+            next_period_index: 0,
+            next_billing_date: Some(start),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn line(contract_id: i64) -> contract_line::Model {
+        contract_line::Model {
+            id: contract_id,
+            contract_id,
+            line_no: 0,
+            description: "Seat".into(),
+            quantity_e6: 1_000_000,
+            unit_price_e6: 10_000_000,
+            tax_code_id: None,
+        }
+    }
+
+    fn plan(contracts: &[contract::Model], max_invoices: usize) -> ChunkPlan {
+        let lines: Vec<_> = contracts.iter().map(|c| line(c.id)).collect();
+        plan_chunk(ChunkInput {
+            contracts,
+            lines: &lines,
+            rates: &HashMap::new(),
+            billed: &HashSet::new(),
+            as_of: NaiveDate::from_ymd_opt(2026, 12, 1).expect("date"),
+            minor_units: 2,
+            max_invoices,
+        })
+    }
+
+    #[test]
+    fn a_contract_years_behind_is_cut_at_the_invoice_cap_and_resumed_from_where_it_stopped() {
+        let start = NaiveDate::from_ymd_opt(2006, 12, 4).expect("date");
+        let behind = [weekly(7, start), weekly(8, start)];
+        let first = plan(&behind, 100);
+        assert_eq!(
+            first.invoices.len(),
+            100,
+            "The run: a chunk holds at most the cap"
+        );
+        assert_eq!(first.finished, 0);
+        assert_eq!(first.resume_after, 6, "the cut contract is picked up again");
+        let advance = &first.advances[0];
+        assert_eq!(
+            advance.next_period_index, 100,
+            "it moves past the 100 periods billed only"
+        );
+        assert_eq!(advance.status, "ACTIVE");
+        let mut resumed = behind[0].clone();
+        resumed.next_period_index = advance.next_period_index;
+        let second = plan(&[resumed], usize::MAX);
+        assert_eq!(
+            second.invoices[0].draft.period_start,
+            first.invoices[99].draft.period_end + chrono::Duration::days(1),
+            "the next chunk starts at the first period not billed"
+        );
+        let whole = plan(&behind[..1], usize::MAX);
+        assert_eq!(
+            first.invoices.len() + second.invoices.len(),
+            whole.invoices.len(),
+            "cut or not, every period is billed once"
+        );
+    }
+
+    #[test]
+    fn contracts_after_the_cap_wait_for_the_next_chunk_untouched() {
+        let recent = NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
+        let contracts = [weekly(1, recent), weekly(2, recent), weekly(3, recent)];
+        let capped = plan(&contracts, 2);
+        assert_eq!(capped.invoices.len(), 2);
+        assert_eq!(capped.finished, 2);
+        assert_eq!(capped.resume_after, 2);
+        assert_eq!(capped.advances.len(), 2, "contract 3 is not moved on");
+    }
+}
