@@ -291,3 +291,29 @@ pub fn code(body: &Value) -> &str {
         .as_str()
         .unwrap_or("<no code>")
 }
+
+impl TestApp {
+    /// A client of a server this test started some other way (the real
+    /// binary, see `process.rs`) on `database_url`, a database created by
+    /// `fresh_database(&dir)`; `dir` lives as long as the app.
+    pub async fn external(dir: tempfile::TempDir, database_url: String, port: u16) -> TestApp {
+        let db = Database::connect(database_url.as_str())
+            .await
+            .expect("test connection");
+        TestApp {
+            addr: format!("http://127.0.0.1:{port}"),
+            port,
+            db,
+            database_url,
+            client: reqwest::Client::new(),
+            shutdown: CancellationToken::new(),
+            _dir: dir,
+        }
+    }
+
+    /// Points this client at another server process on the same database.
+    pub fn retarget(&mut self, port: u16) {
+        self.port = port;
+        self.addr = format!("http://127.0.0.1:{port}");
+    }
+}

@@ -4,8 +4,10 @@
 mod ar;
 mod billing;
 mod billing_runs;
+mod faults;
 mod hardening;
 mod helpers;
+mod process;
 mod reliability;
 mod schedule;
 mod security;
