@@ -828,13 +828,18 @@ async fn a_chunk_slower_than_the_lease_never_leads_to_a_second_execution() {
         "a slow chunk does not fail the run: {run}\n{}",
         server.tail(60)
     );
+    assert_exactly_once(
+        &app.db,
+        &book.expected(as_of),
+        std::slice::from_ref(&run_id),
+    )
+    .await;
     assert_eq!(
         audit_count(&app.db, &run_id, "RUN_RESUMED").await,
         0,
         "a chunk slower than the lease is not taken over by a second execution\n{}",
         server.grep(&["resum", "lease", "took the run over", "another replica"])
     );
-    assert_exactly_once(&app.db, &book.expected(as_of), &[run_id]).await;
 }
 
 // ---------------------------------------------------------------- 6
@@ -1039,22 +1044,23 @@ async fn snapshot(app: &TestApp, run_id: &str) -> (Value, u64, u64, i64) {
     (run, invoices, events, run_count(&app.db).await)
 }
 
-/// Makes the database refuse every new invoice (a mid-run fault), or
-/// lifts that again.
-async fn refuse_invoices(db: &DatabaseConnection, refuse: bool) {
+/// Makes the database refuse invoices of contracts after `last` (a fault
+/// in the middle of a run: the chunks before it commit), or lifts that.
+async fn refuse_invoices_after(db: &DatabaseConnection, last: Option<i64>) {
     let postgres = db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
-    let sql = match (postgres, refuse) {
-        (true, true) => {
-            "ALTER TABLE invoice ADD CONSTRAINT faults_refuse_invoice CHECK (false) NOT VALID"
-        }
-        (true, false) => "ALTER TABLE invoice DROP CONSTRAINT faults_refuse_invoice",
-        (false, true) => {
+    let sql = match (postgres, last) {
+        (true, Some(id)) => format!(
+            "ALTER TABLE invoice ADD CONSTRAINT faults_refuse_invoice \
+             CHECK (contract_id IS NULL OR contract_id <= {id}) NOT VALID"
+        ),
+        (true, None) => "ALTER TABLE invoice DROP CONSTRAINT faults_refuse_invoice".into(),
+        (false, Some(id)) => format!(
             "CREATE TRIGGER faults_refuse_invoice BEFORE INSERT ON invoice \
-             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        }
-        (false, false) => "DROP TRIGGER faults_refuse_invoice",
+             WHEN NEW.contract_id > {id} BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ),
+        (false, None) => "DROP TRIGGER faults_refuse_invoice".into(),
     };
-    db.execute_unprepared(sql).await.expect("fault DDL");
+    db.execute_unprepared(&sql).await.expect("fault DDL");
 }
 
 /// retryBillingRun continues a FAILED run from its last committed chunk to
@@ -1066,22 +1072,26 @@ async fn retry_billing_run_continues_a_failed_run_and_refuses_a_completed_one() 
     let as_of = today();
     let book = book(&app, "RT1", 200, 1).await;
     let total = book.contracts.len() as i64;
+    // The 11th chunk (contracts 101-110) is refused: not a transient error.
+    refuse_invoices_after(&app.db, Some(book.contracts[99])).await;
     let run_id = start_run(&app, &book.entity, as_of).await;
-    await_mid_run(&app, &run_id, 10, total).await;
-    refuse_invoices(&app.db, true).await;
     let failed = await_finished(&app, &run_id, Duration::from_secs(60), String::new).await;
-    refuse_invoices(&app.db, false).await;
+    refuse_invoices_after(&app.db, None).await;
     assert_eq!(
         failed["status"], "FAILED",
         "a run the database refuses mid-run ends FAILED: {failed}"
     );
-    let kept = processed(&failed);
-    assert!(
-        kept > 0 && kept < total,
-        "test setup: the fault came mid-run ({kept}/{total}): {failed}"
+    assert_eq!(
+        processed(&failed),
+        100,
+        "the ten chunks before the refused one stay committed, the refused one is rolled back: {failed}"
     );
     let before = invoice::Entity::find().count(&app.db).await.expect("count");
-    assert!(before > 0, "the chunks before the fault stay committed");
+    assert_eq!(
+        before as usize,
+        100 * due_periods(book.start, as_of).len(),
+        "the invoices of the committed chunks stay, the refused chunk's are gone"
+    );
 
     let body = app.gql(&admin(), RETRY, json!({ "id": run_id })).await;
     assert!(
@@ -1103,7 +1113,12 @@ async fn retry_billing_run_continues_a_failed_run_and_refuses_a_completed_one() 
         "the retried run processed every contract once: {done}"
     );
     assert_eq!(run_count(&app.db).await, 1, "a retry creates no new run");
-    assert_exactly_once(&app.db, &book.expected(as_of), &[run_id.clone()]).await;
+    assert_exactly_once(
+        &app.db,
+        &book.expected(as_of),
+        std::slice::from_ref(&run_id),
+    )
+    .await;
 
     let was = snapshot(&app, &run_id).await;
     let body = app.gql(&admin(), RETRY, json!({ "id": run_id })).await;
