@@ -284,6 +284,7 @@ async fn write_chunk(
             total_e4: Set(total),
             amount_paid_e4: Set(0),
             posted_at: Set(post.then_some(now)),
+            posted_on: Set(post.then(|| run.as_of.min(super::entity_today(&env.entity)))),
             voided_at: Set(None),
             void_reason: Set(None),
             created_at: Set(now),
