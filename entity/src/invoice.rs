@@ -23,6 +23,11 @@ pub struct Model {
     pub amount_paid_e4: i64,
     pub posted_at: Option<DateTimeUtc>,
     pub voided_at: Option<DateTimeUtc>,
+    /// The date of `posted_at` in the legal entity's timezone (an invoice a
+    /// back-dated billing run posts counts as posted on its issue date).
+    pub posted_on: Option<Date>,
+    /// The date of `voided_at` in the legal entity's timezone.
+    pub voided_on: Option<Date>,
     pub void_reason: Option<String>,
     pub created_at: DateTimeUtc,
 }

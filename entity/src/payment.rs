@@ -13,6 +13,8 @@ pub struct Model {
     pub customer_id: i64,
     pub invoice_issue_date: Date,
     pub invoice_due_date: Date,
+    /// The invoice's `posted_on` (payments exist only on posted invoices).
+    pub invoice_posted_on: Option<Date>,
     pub reference: Option<String>,
     pub created_by: String,
     pub created_at: DateTimeUtc,

@@ -22,6 +22,9 @@ pub const MAX_INVOICES_PER_ROW: u64 = 100;
 pub struct AgingReport {
     pub legal_entity: entity::legal_entity::Model,
     pub as_of: NaiveDate,
+    /// Before today in the entity's timezone: invoices may have been posted
+    /// or voided since.
+    pub back_dated: bool,
     pub minor_units: u32,
     pub rows: Vec<AgingRow>,
     pub totals: Buckets,
@@ -36,8 +39,10 @@ pub async fn aging(
 ) -> ServiceResult<AgingReport> {
     require(principal, Scope::ArRead)?;
     let entity = visible_entity(ctx, principal, legal_entity_id).await?;
-    let as_of = as_of.unwrap_or_else(|| entity_today(&entity));
-    let rows = aging::aging_rows(&ctx.db, entity.id, as_of).await?;
+    let today = entity_today(&entity);
+    let as_of = as_of.unwrap_or(today);
+    let back_dated = as_of < today;
+    let rows = aging::aging_rows(&ctx.db, entity.id, as_of, back_dated).await?;
     let mut totals = Buckets::default();
     for row in &rows {
         let fits =
@@ -52,6 +57,7 @@ pub async fn aging(
         minor_units: minor_units_of(&entity.currency),
         legal_entity: entity,
         as_of,
+        back_dated,
         rows,
         totals,
     })
@@ -69,6 +75,7 @@ pub async fn aging_invoices(
         &ctx.db,
         report.legal_entity.id,
         report.as_of,
+        report.back_dated,
         customer_ids,
         MAX_INVOICES_PER_ROW,
     )

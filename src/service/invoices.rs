@@ -4,7 +4,7 @@ use chrono::{Datelike, Utc};
 use entity::invoice;
 use serde_json::json;
 
-use super::billing::posting_events;
+use super::billing::{entity_today, posting_events};
 use super::{agent, require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
 use crate::domain::billing::invoice_number;
@@ -68,7 +68,8 @@ pub async fn post_invoice(
     let year = inv.issue_date.year();
     let n = runs::allocate_numbers(&txn, inv.legal_entity_id, year, 1).await?;
     let number = invoice_number(&entity.code, year, n);
-    if !invoices::mark_posted(&txn, inv.id, &number, Utc::now()).await? {
+    let (now, today) = (Utc::now(), entity_today(&entity));
+    if !invoices::mark_posted(&txn, inv.id, &number, now, today).await? {
         // Rolling back returns the number: the sequence stays gapless.
         txn.rollback().await?;
         return Err(ServiceError::conflict("invoice is no longer a draft"));
@@ -120,14 +121,18 @@ pub async fn void_invoice(
             "invoice has payments and cannot be voided",
         ));
     }
+    let system = Principal::system("system:billing");
+    let entity = store::legal_entity::find(&ctx.db, &system, inv.legal_entity_id)
+        .await?
+        .ok_or(ServiceError::NotFound("legal entity"))?;
+    let (now, today) = (Utc::now(), entity_today(&entity));
     let txn = store::begin_write(&ctx.db).await?;
-    if !invoices::mark_void(&txn, inv.id, &inv.status, &reason, Utc::now()).await? {
+    if !invoices::mark_void(&txn, inv.id, &inv.status, &reason, now, today).await? {
         txn.rollback().await?;
         return Err(ServiceError::conflict(
             "invoice changed meanwhile; reload it",
         ));
     }
-    let system = Principal::system("system:billing");
     let voided = invoices::find(&txn, &system, inv.id)
         .await?
         .ok_or(ServiceError::NotFound("invoice"))?;

@@ -3,6 +3,12 @@
 //! today reads the partial index `invoice_open` alone; a back-dated report
 //! adds back only the payments received after the as-of date (index
 //! `payment_by_entity_date`), instead of joining every payment.
+//!
+//! Open as of A means posted on or before A and not voided on or before A
+//! (`posted_on` and `voided_on` are dates in the entity's timezone). As of
+//! today nothing has been posted or voided later, so today's report needs no
+//! more; a back-dated one also reads the few invoices posted or voided since
+//! (see [`BackDated`]).
 
 use chrono::{Duration, NaiveDate};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
@@ -87,13 +93,79 @@ fn p(backend: DbBackend, n: usize) -> String {
     }
 }
 
+/// What a report as of a date before today (in the entity's timezone)
+/// changes in the branches of today's, from small index ranges so those
+/// branches stay as fast: invoices posted on or before the as-of date but
+/// voided after it were open then (partial index `invoice_voided`), and
+/// invoices issued on or before it but posted after it were not (the
+/// outstanding ones through the partial index `invoice_posted_on`, their
+/// payments by the `invoice_posted_on` they carry). A POSTED or PAID invoice
+/// or a payment without the date (a row written without it) counts as
+/// posted; a VOID invoice without it was voided as a draft.
+struct BackDated {
+    le: String,
+    asof: String,
+}
+
+impl BackDated {
+    fn new(backend: DbBackend, on: bool) -> Option<Self> {
+        on.then(|| BackDated {
+            le: p(backend, 1),
+            asof: p(backend, 2),
+        })
+    }
+
+    /// The invoices voided after the as-of date that were open on it, as
+    /// `v`. They have no payments: voiding a paid invoice is refused.
+    fn voided(&self, columns: &str) -> String {
+        let (le, asof) = (&self.le, &self.asof);
+        format!(
+            "SELECT {columns} FROM invoice v \
+             WHERE v.legal_entity_id = {le} AND v.status = 'VOID' AND v.voided_on > {asof} \
+               AND v.posted_on <= {asof} AND v.issue_date <= {asof}"
+        )
+    }
+
+    /// A condition (after `AND`): the date `column` of a posting was on or
+    /// before the as-of date.
+    fn posted(&self, column: &str) -> String {
+        format!(" AND ({column} IS NULL OR {column} <= {})", self.asof)
+    }
+
+    /// The outstanding invoices issued on or before the as-of date but posted
+    /// after it, as `i`: today's outstanding branch counts them, and these
+    /// rows take it back.
+    fn posted_after(&self, columns: &str) -> String {
+        let (le, asof) = (&self.le, &self.asof);
+        format!(
+            "SELECT {columns} FROM invoice i \
+             WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.posted_on > {asof} \
+               AND i.issue_date <= {asof}"
+        )
+    }
+}
+
 /// The open invoices as of `?2` with their amount due then; parameters: 1
 /// legal entity, 2 as-of date (numbered, so each is bound once and reused).
 /// Two branches instead of one OR, so each uses its own index: outstanding
 /// invoices through the partial index `invoice_open`, and invoices paid in
-/// full since the as-of date through `payment_by_entity_date`.
-fn open_invoices_sql(backend: DbBackend) -> String {
+/// full since the as-of date through `payment_by_entity_date`. Back-dated,
+/// both leave out invoices posted after the as-of date and a third branch
+/// brings back those voided after it.
+fn open_invoices_sql(backend: DbBackend, back_dated: bool) -> String {
     let (le, asof) = (p(backend, 1), p(backend, 2));
+    let back = BackDated::new(backend, back_dated);
+    let posted = back
+        .as_ref()
+        .map(|b| b.posted("i.posted_on"))
+        .unwrap_or_default();
+    let voided = back
+        .as_ref()
+        .map(|b| {
+            let columns = "v.id AS invoice_id, v.customer_id, v.due_date, v.total_e4 AS due";
+            format!(" UNION ALL {}", b.voided(columns))
+        })
+        .unwrap_or_default();
     format!(
         "WITH late AS ( \
            SELECT invoice_id, CAST(SUM(amount_e4) AS BIGINT) AS amt FROM payment \
@@ -101,11 +173,11 @@ fn open_invoices_sql(backend: DbBackend) -> String {
          SELECT i.id AS invoice_id, i.customer_id, i.due_date, \
                 i.total_e4 - i.amount_paid_e4 + COALESCE(l.amt, 0) AS due \
          FROM invoice i LEFT JOIN late l ON l.invoice_id = i.id \
-         WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof} \
+         WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof}{posted} \
          UNION ALL \
          SELECT i.id AS invoice_id, i.customer_id, i.due_date, l.amt AS due \
          FROM late l JOIN invoice i ON i.id = l.invoice_id \
-         WHERE i.legal_entity_id = {le} AND i.status = 'PAID' AND i.issue_date <= {asof}"
+         WHERE i.legal_entity_id = {le} AND i.status = 'PAID' AND i.issue_date <= {asof}{posted}{voided}"
     )
 }
 
@@ -120,11 +192,14 @@ fn open_params(legal_entity_id: i64, as_of: NaiveDate) -> Vec<Value> {
 /// index `payment_by_entity_date` alone (payments carry their invoice's
 /// customer, issue and due dates), which also brings back invoices paid in
 /// full since. Payments exist only on posted invoices: voiding a paid
-/// invoice is refused.
+/// invoice is refused. `back_dated` (the as-of date is before today in the
+/// entity's timezone) leaves out what was posted after the as-of date and
+/// adds back what was voided after it ([`BackDated`]).
 pub async fn aging_rows(
     conn: &impl ConnectionTrait,
     legal_entity_id: i64,
     as_of: NaiveDate,
+    back_dated: bool,
 ) -> StoreResult<Vec<AgingRow>> {
     let backend = conn.get_database_backend();
     let b = Bounds::new(as_of);
@@ -145,7 +220,9 @@ pub async fn aging_rows(
         p(backend, 6),
     );
     // days past due = as_of − due: ≤ 0 current; 1–30; 31–60; 61–90; > 90.
-    let buckets = |due: &str, amount: &str| {
+    // Summed (a pre-aggregated branch), or per row (`sum` false: a branch of
+    // few rows, left to the outer GROUP BY).
+    let cases = |due: &str, amount: &str, sum: bool| {
         [
             format!("{due} >= {cur}"),
             format!("{due} >= {d30} AND {due} < {cur}"),
@@ -155,10 +232,36 @@ pub async fn aging_rows(
         ]
         .iter()
         .enumerate()
-        .map(|(n, cond)| format!("SUM(CASE WHEN {cond} THEN {amount} ELSE 0 END) AS b{n}"))
+        .map(|(n, cond)| {
+            let case = format!("CASE WHEN {cond} THEN {amount} ELSE 0 END");
+            if sum {
+                format!("SUM({case}) AS b{n}")
+            } else {
+                format!("{case} AS b{n}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
     };
+    let buckets = |due: &str, amount: &str| cases(due, amount, true);
+    let back = BackDated::new(backend, back_dated);
+    let late_posted = back
+        .as_ref()
+        .map(|b| b.posted("p.invoice_posted_on"))
+        .unwrap_or_default();
+    let branches = back
+        .map(|b| {
+            let voided = b.voided(&format!(
+                "v.customer_id, {}",
+                cases("v.due_date", "v.total_e4", false)
+            ));
+            let posted_after = b.posted_after(&format!(
+                "i.customer_id, {}",
+                cases("i.due_date", "i.amount_paid_e4 - i.total_e4", false)
+            ));
+            format!(" UNION ALL {voided} UNION ALL {posted_after}")
+        })
+        .unwrap_or_default();
     let sql = format!(
         "SELECT t.customer_id, c.name, \
                 CAST(SUM(t.b0) AS BIGINT) AS b0, CAST(SUM(t.b1) AS BIGINT) AS b1, CAST(SUM(t.b2) AS BIGINT) AS b2, \
@@ -169,8 +272,8 @@ pub async fn aging_rows(
            GROUP BY i.customer_id \
            UNION ALL \
            SELECT p.customer_id, {late} FROM payment p \
-           WHERE p.legal_entity_id = {le} AND p.received_on > {asof} AND p.invoice_issue_date <= {asof} \
-           GROUP BY p.customer_id \
+           WHERE p.legal_entity_id = {le} AND p.received_on > {asof} AND p.invoice_issue_date <= {asof}{late_posted} \
+           GROUP BY p.customer_id{branches} \
          ) t JOIN customer c ON c.id = t.customer_id \
          GROUP BY t.customer_id, c.name \
          HAVING SUM(t.b0) + SUM(t.b1) + SUM(t.b2) + SUM(t.b3) + SUM(t.b4) > 0 \
@@ -205,6 +308,7 @@ pub async fn open_invoices(
     conn: &impl ConnectionTrait,
     legal_entity_id: i64,
     as_of: NaiveDate,
+    back_dated: bool,
     customer_ids: &[i64],
     per_customer: u64,
 ) -> StoreResult<Vec<OpenInvoice>> {
@@ -221,7 +325,7 @@ pub async fn open_invoices(
            SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.customer_id ORDER BY o.due_date, o.invoice_id) AS rn \
            FROM ({open}) o WHERE o.due > 0 AND o.customer_id IN ({ids}) \
          ) ranked WHERE rn <= {limit} ORDER BY customer_id, due_date, invoice_id",
-        open = open_invoices_sql(backend),
+        open = open_invoices_sql(backend, back_dated),
         ids = ids.join(","),
     );
     let rows = conn

@@ -12,7 +12,8 @@ use super::{scoped, StoreResult, BATCH_ROWS};
 use crate::domain::access::Principal;
 
 /// A payment against `inv`, carrying the invoice's customer and dates
-/// (fixed once posted) so aging can add it back without a join.
+/// (fixed once posted, as is the posting date) so aging can add it back
+/// without a join.
 pub async fn insert_payment(
     conn: &impl ConnectionTrait,
     inv: &invoice::Model,
@@ -29,6 +30,7 @@ pub async fn insert_payment(
         customer_id: Set(inv.customer_id),
         invoice_issue_date: Set(inv.issue_date),
         invoice_due_date: Set(inv.due_date),
+        invoice_posted_on: Set(inv.posted_on),
         reference: Set(reference),
         created_by: Set(created_by.to_string()),
         created_at: Set(Utc::now()),
@@ -115,18 +117,21 @@ pub async fn lines_of(
         .await?)
 }
 
-/// DRAFT → POSTED with its number; false when it was no longer a draft
-/// (a concurrent post won).
+/// DRAFT → POSTED with its number, at `at` and on `on` (that instant's date
+/// in the entity's timezone); false when it was no longer a draft (a
+/// concurrent post won).
 pub async fn mark_posted(
     conn: &impl ConnectionTrait,
     id: i64,
     number: &str,
     at: DateTime<Utc>,
+    on: NaiveDate,
 ) -> StoreResult<bool> {
     let result = invoice::Entity::update_many()
         .col_expr(invoice::Column::Status, Expr::value("POSTED"))
         .col_expr(invoice::Column::Number, Expr::value(number))
         .col_expr(invoice::Column::PostedAt, Expr::value(at))
+        .col_expr(invoice::Column::PostedOn, Expr::value(on))
         .filter(invoice::Column::Id.eq(id))
         .filter(invoice::Column::Status.eq("DRAFT"))
         .exec(conn)
@@ -134,18 +139,21 @@ pub async fn mark_posted(
     Ok(result.rows_affected == 1)
 }
 
-/// DRAFT or POSTED → VOID, keeping the number; false when the status moved.
+/// DRAFT or POSTED → VOID, keeping the number, at `at` and on `on` (that
+/// instant's date in the entity's timezone); false when the status moved.
 pub async fn mark_void(
     conn: &impl ConnectionTrait,
     id: i64,
     from_status: &str,
     reason: &str,
     at: DateTime<Utc>,
+    on: NaiveDate,
 ) -> StoreResult<bool> {
     let result = invoice::Entity::update_many()
         .col_expr(invoice::Column::Status, Expr::value("VOID"))
         .col_expr(invoice::Column::VoidReason, Expr::value(reason))
         .col_expr(invoice::Column::VoidedAt, Expr::value(at))
+        .col_expr(invoice::Column::VoidedOn, Expr::value(on))
         .filter(invoice::Column::Id.eq(id))
         .filter(invoice::Column::Status.eq(from_status))
         .exec(conn)

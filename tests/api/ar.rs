@@ -2,8 +2,10 @@
 //! the invoice list (DESIGN.md, Invoices, AR aging and Access).
 
 use chrono::{Duration, NaiveDate, Utc};
-use entity::{domain_event, payment};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use entity::{domain_event, invoice, payment};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
+};
 use serde_json::{json, Value};
 
 use crate::helpers::{admin, code, spawn_app, token, token_with, TestApp};
@@ -23,6 +25,25 @@ const BUCKETS: [&str; 5] = ["current", "days1To30", "days31To60", "days61To90", 
 
 fn plus(d: NaiveDate, days: i64) -> String {
     (d + Duration::days(days)).to_string()
+}
+
+/// Today in the timezone of the entities `create_entity` makes, the day
+/// the server posts and voids on.
+fn today() -> NaiveDate {
+    Utc::now()
+        .with_timezone(&chrono_tz::Europe::Tallinn)
+        .date_naive()
+}
+
+/// The bucket label of this many days past due.
+fn label(days: i64) -> &'static str {
+    match days {
+        d if d <= 0 => "current",
+        1..=30 => "1-30",
+        31..=60 => "31-60",
+        61..=90 => "61-90",
+        _ => "90+",
+    }
 }
 
 async fn customer(app: &TestApp, entity: &str, name: &str, terms: i32) -> String {
@@ -164,6 +185,29 @@ async fn received_events(app: &TestApp, invoice: &str) -> Vec<domain_event::Mode
         .all(&app.db)
         .await
         .expect("domain events")
+}
+
+/// The stored invoice row.
+async fn row(app: &TestApp, id: &str) -> invoice::Model {
+    invoice::Entity::find_by_id(id.parse::<i64>().expect("numeric id"))
+        .one(&app.db)
+        .await
+        .expect("read invoice")
+        .expect("invoice exists")
+}
+
+async fn post(app: &TestApp, invoice: &str) {
+    let q = "mutation($id: ID!) { postInvoice(id: $id) { status } }";
+    let p = app.data(&admin(), q, json!({ "id": invoice })).await;
+    assert_eq!(p["postInvoice"]["status"], "POSTED");
+}
+
+async fn auto_post(app: &TestApp, on: bool) {
+    let q = "mutation($i: UpdateBillingAgentConfigInput!) { updateBillingAgentConfig(input: $i) { autoPostInvoices } }";
+    let c = app
+        .data(&admin(), q, json!({ "i": { "autoPostInvoices": on } }))
+        .await;
+    assert_eq!(c["updateBillingAgentConfig"]["autoPostInvoices"], on);
 }
 
 async fn state(app: &TestApp, invoice: &str) -> Value {
@@ -439,22 +483,27 @@ async fn drafts_and_voided_invoices_are_not_aged_and_take_no_payments() {
     let void_id = invoices_of(&app, &e, &voided).await[0].clone();
     void(&app, &void_id).await;
 
-    let q = "mutation($i: UpdateBillingAgentConfigInput!) { updateBillingAgentConfig(input: $i) { autoPostInvoices } }";
-    app.data(&admin(), q, json!({ "i": { "autoPostInvoices": false } }))
-        .await;
+    auto_post(&app, false).await;
     app.create_contract(&drafty, "2026-05-10", "400.00", None)
         .await;
     run(&app, &e, "2026-05-10").await;
     let draft_id = invoices_of(&app, &e, &drafty).await[0].clone();
     assert_eq!(state(&app, &draft_id).await["status"], "DRAFT");
 
-    let report = aging(&app, &e, Some("2026-05-20")).await;
+    // As of today: the void happened today, so it counts.
+    let t = today().to_string();
+    let report = aging(&app, &e, Some(&t)).await;
     assert_eq!(
         names(&report),
         ["Kept AS"],
         "AR aging: drafts and voided invoices are not open"
     );
     assert_eq!(report["totals"]["total"], "100.00");
+    assert_eq!(
+        names(&aging(&app, &e, Some("2026-05-20")).await),
+        ["Kept AS", "Voided AS"],
+        "AR aging: an invoice voided after A was open on A"
+    );
 
     let body = pay(&app, &admin(), &draft_id, "10.00", "2026-05-11").await;
     bad_input(&body, None, "recordPayment is refused on a DRAFT");
@@ -465,15 +514,23 @@ async fn drafts_and_voided_invoices_are_not_aged_and_take_no_payments() {
         0
     );
 
-    let q = "mutation($id: ID!) { postInvoice(id: $id) { status } }";
-    app.data(&admin(), q, json!({ "id": draft_id })).await;
-    let report = aging(&app, &e, Some("2026-05-20")).await;
+    post(&app, &draft_id).await;
+    let report = aging(&app, &e, Some(&t)).await;
     assert_eq!(
         names(&report),
         ["Drafty AS", "Kept AS"],
         "AR aging: a posted draft is open"
     );
-    assert_eq!(open(&report)[0], ("400.00".into(), 10, "1-30".into()));
+    let days = (today() - "2026-05-10".parse::<NaiveDate>().expect("date")).num_days();
+    assert_eq!(
+        open(&report)[0],
+        ("400.00".into(), days, label(days).into())
+    );
+    assert_eq!(
+        names(&aging(&app, &e, Some("2026-05-20")).await),
+        ["Kept AS", "Voided AS"],
+        "AR aging: a draft posted after A was not open on A"
+    );
 }
 
 #[tokio::test]
@@ -499,13 +556,160 @@ async fn rows_list_only_customers_with_something_open_sorted_by_name() {
     let report = aging(&app, &e, Some("2026-05-06")).await;
     assert_eq!(
         names(&report),
-        ["Alpha AS", "Mu AS", "Zeta AS"],
-        "AR aging: one row per customer with something open, sorted by name"
+        ["Alpha AS", "Delta AS", "Mu AS", "Zeta AS"],
+        "AR aging: one row per customer with something open, sorted by name (Delta voided later)"
     );
-    assert_eq!(report["totals"]["days1To30"], "300.00");
+    assert_eq!(report["totals"]["days1To30"], "400.00");
     let before = aging(&app, &e, Some("2026-05-04")).await;
-    assert_eq!(names(&before), ["Alpha AS", "Beta AS", "Mu AS", "Zeta AS"]);
-    assert_eq!(before["totals"]["current"], "400.00");
+    assert_eq!(
+        names(&before),
+        ["Alpha AS", "Beta AS", "Delta AS", "Mu AS", "Zeta AS"]
+    );
+    assert_eq!(before["totals"]["current"], "500.00");
+    let now = aging(&app, &e, None).await;
+    assert_eq!(
+        names(&now),
+        ["Alpha AS", "Mu AS", "Zeta AS"],
+        "AR aging: paid and voided invoices are not open"
+    );
+    assert_eq!(now["totals"]["total"], "300.00");
+}
+
+#[tokio::test]
+async fn an_invoice_voided_after_the_as_of_date_was_open_on_it() {
+    let app = spawn_app().await;
+    let t = today();
+    // Issued, due and (auto-)posted 20 days ago; voided today.
+    let (e, inv) = one_invoice(&app, "AG11", "100.00", &plus(t, -20)).await;
+    void(&app, &inv).await;
+    let stored = row(&app, &inv).await;
+    assert_eq!(
+        (stored.posted_on, stored.voided_on),
+        (Some(t - Duration::days(20)), Some(t)),
+        "a run posts on its date; a void is dated today in the entity's timezone"
+    );
+
+    let report = aging(&app, &e, Some(&plus(t, -10))).await;
+    assert_eq!(
+        open(&report),
+        [("100.00".into(), 10, "1-30".into())],
+        "AR aging: an invoice voided after A was open on A"
+    );
+    assert_eq!(report["rows"][0]["invoices"][0]["invoice"]["id"], inv);
+    assert_eq!(report["totals"]["days1To30"], "100.00");
+    assert_eq!(report["totals"]["total"], "100.00");
+    assert_eq!(
+        aging(&app, &e, Some(&plus(t, -1))).await["totals"]["total"],
+        "100.00",
+        "AR aging: open the day before its void"
+    );
+    assert_eq!(
+        aging(&app, &e, Some(&plus(t, -21))).await["rows"],
+        json!([]),
+        "AR aging: not open before its issue date"
+    );
+    for as_of in [Some(t.to_string()), Some(plus(t, 1)), None] {
+        let r = aging(&app, &e, as_of.as_deref()).await;
+        assert_eq!(
+            r["rows"],
+            json!([]),
+            "AR aging: not open as of its void date or later ({as_of:?})"
+        );
+        assert_eq!(r["totals"]["total"], "0.00");
+    }
+
+    // The API voids today only: date the void five days back in the row to
+    // see a back-dated report on and just before the void date.
+    let mut earlier = stored.into_active_model();
+    earlier.voided_on = Set(Some(t - Duration::days(5)));
+    earlier.update(&app.db).await.expect("date the void back");
+    assert_eq!(
+        aging(&app, &e, Some(&plus(t, -5))).await["rows"],
+        json!([]),
+        "AR aging: voided on A is not open on A"
+    );
+    assert_eq!(
+        open(&aging(&app, &e, Some(&plus(t, -6))).await),
+        [("100.00".into(), 14, "1-30".into())],
+        "AR aging: open the day before its void date"
+    );
+}
+
+#[tokio::test]
+async fn a_draft_posted_after_the_as_of_date_was_not_open_on_it() {
+    let app = spawn_app().await;
+    let t = today();
+    let (issued, a) = (plus(t, -20), plus(t, -10));
+    let e = app.create_entity("AG12", "EUR").await;
+    let late = customer(&app, &e, "Late AS", 0).await;
+    let early = customer(&app, &e, "Early AS", 0).await;
+    auto_post(&app, false).await;
+    app.create_contract(&late, &issued, "100.00", None).await;
+    run(&app, &e, &issued).await;
+    let draft = invoices_of(&app, &e, &late).await[0].clone();
+    assert_eq!(state(&app, &draft).await["status"], "DRAFT");
+    // Another invoice, posted by the run on its issue date, stays open.
+    auto_post(&app, true).await;
+    app.create_contract(&early, &issued, "7.00", None).await;
+    run(&app, &e, &issued).await;
+    assert_eq!(names(&aging(&app, &e, Some(&a)).await), ["Early AS"]);
+
+    post(&app, &draft).await;
+    assert_eq!(
+        row(&app, &draft).await.posted_on,
+        Some(t),
+        "postInvoice is dated today in the entity's timezone"
+    );
+    let report = aging(&app, &e, Some(&a)).await;
+    assert_eq!(
+        names(&report),
+        ["Early AS"],
+        "AR aging: a draft posted after A was not open on A"
+    );
+    assert_eq!(report["totals"]["total"], "7.00");
+    assert_eq!(
+        names(&aging(&app, &e, Some(&plus(t, -1))).await),
+        ["Early AS"]
+    );
+    let on_posting = aging(&app, &e, Some(&t.to_string())).await;
+    assert_eq!(
+        names(&on_posting),
+        ["Early AS", "Late AS"],
+        "AR aging: open as of its posting date"
+    );
+    assert_eq!(on_posting["rows"][1]["invoices"][0]["amountDue"], "100.00");
+    assert_eq!(on_posting["rows"][1]["buckets"]["days1To30"], "100.00");
+
+    // Its payments, received before A or after it, do not bring it back.
+    paid(&app, &draft, "40.00", &plus(t, -15)).await;
+    assert_eq!(names(&aging(&app, &e, Some(&a)).await), ["Early AS"]);
+    let now = aging(&app, &e, None).await;
+    assert_eq!(now["rows"][1]["invoices"][0]["amountDue"], "60.00");
+    let p = paid(&app, &draft, "60.00", &t.to_string()).await;
+    assert_eq!(p["status"], "PAID");
+    let received: Vec<Option<NaiveDate>> = payment::Entity::find()
+        .filter(payment::Column::InvoiceId.eq(draft.parse::<i64>().expect("id")))
+        .all(&app.db)
+        .await
+        .expect("payments")
+        .into_iter()
+        .map(|p| p.invoice_posted_on)
+        .collect();
+    assert_eq!(
+        received,
+        [Some(t), Some(t)],
+        "payments carry the posting date"
+    );
+    for as_of in [a.clone(), plus(t, -1)] {
+        let r = aging(&app, &e, Some(&as_of)).await;
+        assert_eq!(
+            names(&r),
+            ["Early AS"],
+            "AR aging: a payment after A does not bring back an invoice posted after A ({as_of})"
+        );
+        assert_eq!(r["totals"]["total"], "7.00");
+    }
+    assert_eq!(names(&aging(&app, &e, None).await), ["Early AS"]);
 }
 
 #[tokio::test]

@@ -1,18 +1,15 @@
 //! Billing runs as processes (DESIGN.md, The run; Events, audit,
 //! notifications; Access): one active run per legal entity, concurrency,
-//! resuming after a crash, bad data, dry runs, the agent's configuration,
+//! bad data (resuming after a real crash: `faults`), dry runs, the agent's configuration,
 //! tenancy and live progress over WebSocket.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use billrun::app::Application;
 use chrono::{NaiveDate, Utc};
 use entity::{billing_run, contract_line, legal_entity, notification};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
 };
 use serde_json::{json, Value};
 
@@ -20,9 +17,7 @@ use crate::billing::{
     actions, all_invoices, configure, contracts, count_type, edit_contract, entity_with_contracts,
     field, num, outbox, run, run_invoices, trigger,
 };
-use crate::helpers::{
-    admin, code, serve_args, spawn_app, spawn_app_with, token, token_with, TestApp,
-};
+use crate::helpers::{admin, code, spawn_app, spawn_app_with, token, token_with, TestApp};
 
 fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")
@@ -185,90 +180,6 @@ async fn twenty_simultaneous_triggers_invoice_every_contract_period_exactly_once
         completed,
         "The run: refused triggers create no run"
     );
-}
-
-#[tokio::test]
-async fn a_run_left_running_by_a_crash_is_resumed_at_startup_and_bills_nothing_twice() {
-    let app = spawn_app().await;
-    let (e, ids) = entity_with_contracts(&app, "CR1", &["2026-11-01"; 30]).await;
-    // Crashed after committing a chunk that ended at the 10th contract, whose
-    // contracts had in fact not been billed: the cursor alone decides.
-    let crashed = insert_run(&app, &e, 1, "RUNNING", 30, num(&ids[9])).await;
-    let second = Application::build(serve_args(&app.database_url))
-        .await
-        .expect("second replica builds");
-    let stop = second.shutdown_token();
-    tokio::spawn(second.run_until_stopped());
-
-    let q = "query($id: ID!) { billingRun(id: $id) { status } }";
-    let mut status = Value::Null;
-    for _ in 0..200 {
-        status = app
-            .data(&admin(), q, json!({ "id": crashed.to_string() }))
-            .await["billingRun"]["status"]
-            .clone();
-        if status == "COMPLETED" || status == "FAILED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        status, "COMPLETED",
-        "The run: a run left RUNNING is resumed when the server starts"
-    );
-    let resumed = run_invoices(&app, &json!(crashed.to_string())).await;
-    let billed: Vec<&str> = resumed
-        .iter()
-        .map(|i| i["contract"]["id"].as_str().expect("id"))
-        .collect();
-    assert_eq!(
-        billed,
-        ids[10..],
-        "The run: the resumed run continues after the last committed contract"
-    );
-    let numbers: Vec<String> = (1..=20).map(|n| format!("CR1-2026-{n:06}")).collect();
-    assert_eq!(billed.len(), 20);
-    assert_eq!(
-        resumed
-            .iter()
-            .map(|i| i["number"].as_str().unwrap_or(""))
-            .collect::<Vec<_>>(),
-        numbers,
-        "The run: numbers stay gapless after a resume"
-    );
-    let trail = app
-        .data(
-            &admin(),
-            "query($id: ID!) { billingRun(id: $id) { auditTrail { action details } } }",
-            json!({ "id": crashed.to_string() }),
-        )
-        .await;
-    let trail = trail["billingRun"].clone();
-    assert!(
-        actions(&trail).contains(&"RUN_RESUMED"),
-        "Events, audit: the resume is audited: {trail}"
-    );
-    assert_eq!(actions(&trail).last(), Some(&"RUN_COMPLETED"));
-
-    let after = run(&app, &e, "2026-11-27").await;
-    let rest = run_invoices(&app, &after["id"]).await;
-    let rest: Vec<&str> = rest
-        .iter()
-        .map(|i| i["contract"]["id"].as_str().expect("id"))
-        .collect();
-    assert_eq!(
-        rest,
-        ids[..10],
-        "The billing schedule: what the cursor skipped is billed by the next run"
-    );
-    let invoices = all_invoices(&app).await;
-    let once: HashSet<_> = invoices.iter().map(|i| i.contract_id).collect();
-    assert_eq!(
-        (invoices.len(), once.len()),
-        (30, 30),
-        "The run: nothing billed twice or lost"
-    );
-    stop.cancel();
 }
 
 #[tokio::test]
@@ -634,77 +545,6 @@ async fn run_progress_reaches_websocket_subscribers_ending_with_completed() {
         seen.iter().any(|s| s == "RUNNING"),
         "The run: progress while RUNNING is published: {seen:?}"
     );
-}
-
-/// Polls a run until it is finished and has not changed for a second
-/// (bounded: about 10 s), so a late second writer would be seen.
-async fn settled(app: &TestApp, run_id: i64) -> Value {
-    let q = "query($id: ID!) { billingRun(id: $id) { status invoiceCount processedCount skippedCount error auditTrail { action details } } }";
-    let (mut last, mut stable) = (Value::Null, 0);
-    for _ in 0..200 {
-        let now = app
-            .data(&admin(), q, json!({ "id": run_id.to_string() }))
-            .await["billingRun"]
-            .clone();
-        let finished = now["status"] == "COMPLETED" || now["status"] == "FAILED";
-        stable = if finished && now == last {
-            stable + 1
-        } else {
-            0
-        };
-        last = now;
-        if stable == 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    last
-}
-
-#[tokio::test]
-async fn two_replicas_starting_while_a_run_is_unfinished_resume_it_exactly_once() {
-    let app = spawn_app().await;
-    let (e, ids) = entity_with_contracts(&app, "CR2", &["2026-11-01"; 30]).await;
-    let crashed = insert_run(&app, &e, 1, "RUNNING", 30, num(&ids[9])).await;
-    // Hold a write on the run so that neither replica can finish it before
-    // both have started (as with a replica that starts while another is
-    // still working on it).
-    let hold = app.db.begin().await.expect("begin");
-    let touch = format!("UPDATE billing_run SET error = NULL WHERE id = {crashed}");
-    hold.execute_unprepared(&touch).await.expect("hold the run");
-    let mut stops = Vec::new();
-    for _ in 0..2 {
-        let replica = Application::build(serve_args(&app.database_url))
-            .await
-            .expect("replica builds");
-        stops.push(replica.shutdown_token());
-        tokio::spawn(replica.run_until_stopped());
-    }
-    hold.commit().await.expect("release the run");
-    let r = settled(&app, crashed).await;
-    let trail = actions(&r);
-    let times = |a: &str| trail.iter().filter(|t| **t == a).count();
-    assert_eq!(
-        (times("RUN_RESUMED"), times("RUN_COMPLETED")),
-        (1, 1),
-        "Scale: a crashed run is resumed once, not once per replica: {trail:?}"
-    );
-    assert_eq!(
-        [&r["status"], &r["processedCount"], &r["invoiceCount"]],
-        [&json!("COMPLETED"), &json!(20), &json!(20)],
-        "The run: the resumed run's progress is what it billed: {r}"
-    );
-    assert_eq!(
-        all_invoices(&app).await.len(),
-        20,
-        "The run: nothing billed twice"
-    );
-    let ends = count_type(&outbox(&app).await, "billing_run.completed");
-    assert_eq!(
-        ends, 1,
-        "Events: each run ends with one billing_run.completed"
-    );
-    stops.iter().for_each(|s| s.cancel());
 }
 
 #[tokio::test]

@@ -27,6 +27,10 @@ struct Watch {
     first: Option<billing_run::Model>,
     /// Current states re-read after falling behind, still to send.
     caught_up: std::collections::VecDeque<billing_run::Model>,
+    /// The newest state sent per run: an older one arriving late (relayed
+    /// after the current state was read) is dropped, so states never go
+    /// backwards.
+    sent: std::collections::HashMap<i64, Option<chrono::DateTime<chrono::Utc>>>,
     done: bool,
 }
 
@@ -39,7 +43,29 @@ impl Watch {
         runs::update_for(&self.principal, self.run_id, self.entity_id, run)
     }
 
+    /// Whether `run` is newer than anything sent for it; records it.
+    fn fresh(&mut self, run: &billing_run::Model) -> bool {
+        let newer = self
+            .sent
+            .get(&run.id)
+            .is_none_or(|last| run.updated_at > *last);
+        if newer {
+            self.sent.insert(run.id, run.updated_at);
+        }
+        newer
+    }
+
     async fn next(&mut self) -> Option<billing_run::Model> {
+        loop {
+            let run = self.next_any().await?;
+            if self.fresh(&run) {
+                self.done = self.run_id.is_some() && finished(&run);
+                return Some(run);
+            }
+        }
+    }
+
+    async fn next_any(&mut self) -> Option<billing_run::Model> {
         if self.done {
             return None;
         }
@@ -123,6 +149,7 @@ impl BillingSubscription {
             entity_id,
             first,
             caught_up: Default::default(),
+            sent: Default::default(),
             done: false,
         };
         let shutdown = watch.ctx.shutdown.clone();

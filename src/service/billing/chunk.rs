@@ -105,6 +105,9 @@ pub(super) async fn write_chunk(
     let now = Utc::now();
     let post = env.config.auto_post_invoices;
     let year = run.as_of.year();
+    // Auto-posted invoices are posted as of their issue date (never later
+    // than today): back-dated aging counts them from that date.
+    let posted_on = run.as_of.min(super::entity_today(&env.entity));
     let mut next_number = if post && !plan.invoices.is_empty() {
         runs::allocate_numbers(txn, run.legal_entity_id, year, plan.invoices.len() as i64).await?
     } else {
@@ -143,6 +146,7 @@ pub(super) async fn write_chunk(
             total_e4: Set(total),
             amount_paid_e4: Set(0),
             posted_at: Set(post.then_some(now)),
+            posted_on: Set(post.then_some(posted_on)),
             voided_at: Set(None),
             void_reason: Set(None),
             created_at: Set(now),
