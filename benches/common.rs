@@ -277,3 +277,12 @@ pub async fn seed_contracts(
     analyze(conn).await?;
     Ok(le)
 }
+
+/// The HS256 secret the bench servers are started with.
+pub const SECRET: &str = "bench-secret-that-is-long-enough-0123456789";
+
+/// An ADMIN token for the bench servers, valid for an hour.
+pub fn admin_token() -> anyhow::Result<String> {
+    let keys = billrun::auth::JwtKeys::hs256(SECRET.as_bytes())?;
+    billrun::app::admin_token(&keys, 3600, &Default::default())
+}

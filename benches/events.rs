@@ -14,27 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use billrun::app::Application;
-use billrun::auth::{Claims, JwtKeys};
 use billrun::config::Cli;
 use clap::Parser;
 use common::*;
 use serde_json::{json, Value};
 
-const SECRET: &str = "bench-secret-that-is-long-enough-0123456789";
-
-fn token() -> anyhow::Result<String> {
-    let claims = Claims {
-        sub: "bench".into(),
-        exp: chrono::Utc::now().timestamp() + 3600,
-        nbf: None,
-        role: "ADMIN".into(),
-        scopes: vec![],
-        legal_entities: vec!["*".into()],
-        iss: None,
-        aud: None,
-    };
-    JwtKeys::hs256(SECRET.as_bytes())?.mint(&claims)
-}
 
 async fn post(
     client: &reqwest::Client,
@@ -121,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
     for code in ["EVA", "EVB", "EVC", "EVD"] {
         seed_contracts(&conn, code, per_entity).await?;
     }
-    let tok = token()?;
+    let tok = admin_token()?;
     let stop = Arc::new(AtomicBool::new(false));
     let consumer = tokio::spawn(consume(url.clone(), tok.clone(), stop.clone()));
     let client = reqwest::Client::new();

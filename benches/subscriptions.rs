@@ -16,15 +16,12 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use billrun::auth::{Claims, JwtKeys};
 use chrono::{DateTime, Utc};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-const SECRET: &str = "bench-secret-that-is-long-enough-0123456789";
 
 struct Server {
     child: Child,
@@ -73,18 +70,6 @@ fn thread_cpu_secs(pid: u32, name: &str) -> f64 {
         / hz
 }
 
-fn token() -> anyhow::Result<String> {
-    JwtKeys::hs256(SECRET.as_bytes())?.mint(&Claims {
-        sub: "bench".into(),
-        exp: Utc::now().timestamp() + 3600,
-        nbf: None,
-        role: "ADMIN".into(),
-        scopes: vec![],
-        legal_entities: vec!["*".into()],
-        iss: None,
-        aud: None,
-    })
-}
 
 async fn gql(base: &str, token: &str, query: &str) -> anyhow::Result<Value> {
     let body: Value = reqwest::Client::new()
@@ -272,7 +257,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "server did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let token = token()?;
+        let token = admin_token()?;
         let pid = server.child.id();
         match &live_cpus {
             Some(cpus) => {

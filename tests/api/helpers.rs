@@ -98,18 +98,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let port = app.port();
     let shutdown = app.shutdown_token();
     tokio::spawn(app.run_until_stopped());
-    let db = Database::connect(database_url.as_str())
-        .await
-        .expect("test connection");
-    TestApp {
-        addr: format!("http://127.0.0.1:{port}"),
-        port,
-        db,
-        database_url,
-        client: reqwest::Client::new(),
-        shutdown,
-        _dir: dir,
-    }
+    let mut app = TestApp::external(dir, database_url, port).await;
+    app.shutdown = shutdown;
+    app
 }
 
 pub fn token(role: &str, scopes: &[&str], entities: &[&str]) -> String {
