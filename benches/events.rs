@@ -19,7 +19,6 @@ use clap::Parser;
 use common::*;
 use serde_json::{json, Value};
 
-
 async fn post(
     client: &reqwest::Client,
     url: &str,

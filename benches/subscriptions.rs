@@ -70,7 +70,6 @@ fn thread_cpu_secs(pid: u32, name: &str) -> f64 {
         / hz
 }
 
-
 async fn gql(base: &str, token: &str, query: &str) -> anyhow::Result<Value> {
     let body: Value = reqwest::Client::new()
         .post(format!("{base}/graphql"))

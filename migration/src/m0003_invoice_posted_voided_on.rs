@@ -16,7 +16,7 @@ impl MigrationName for Migration {
 
 /// The statements, one per element, after the `{DATE}` type and the
 /// `{UTC_DATE:column}` expression (a timestamp's UTC date) are replaced.
-const UP: [&str; 10] = [
+const UP: [&str; 11] = [
     "ALTER TABLE invoice ADD COLUMN posted_on {DATE}",
     "ALTER TABLE invoice ADD COLUMN voided_on {DATE}",
     // Payments carry their invoice's posting date, as they carry its issue
@@ -35,9 +35,13 @@ const UP: [&str; 10] = [
     "UPDATE payment SET invoice_posted_on = \
        (SELECT i.posted_on FROM invoice i WHERE i.id = payment.invoice_id)",
     // Back-dated aging takes back the outstanding invoices issued on or
-    // before the as-of date but posted after it: a range of this index.
-    "CREATE INDEX invoice_posted_on ON invoice \
-       (legal_entity_id, posted_on, issue_date, customer_id, due_date, total_e4, amount_paid_e4) \
+    // before the as-of date but posted after it: the open-invoice index
+    // carries the posting date, so that stays an index-only read. (A second
+    // index of its own cost every billing run an extra index write per
+    // invoice: measured +20 % on a 100,000-contract SQLite run.)
+    "DROP INDEX invoice_open",
+    "CREATE INDEX invoice_open ON invoice \
+       (legal_entity_id, customer_id, due_date, issue_date, total_e4, amount_paid_e4, id, posted_on) \
      WHERE status = 'POSTED'",
     // Back-dated aging adds back the invoices voided after the as-of date:
     // a range of this index.
@@ -51,12 +55,15 @@ const UP: [&str; 10] = [
        (legal_entity_id, received_on, invoice_issue_date, customer_id, invoice_due_date, amount_e4, invoice_posted_on)",
 ];
 
-const DOWN: [&str; 7] = [
+const DOWN: [&str; 8] = [
     "DROP INDEX payment_by_entity_date",
     "CREATE INDEX payment_by_entity_date ON payment \
        (legal_entity_id, received_on, invoice_issue_date, customer_id, invoice_due_date, amount_e4)",
     "DROP INDEX invoice_voided",
-    "DROP INDEX invoice_posted_on",
+    "DROP INDEX invoice_open",
+    "CREATE INDEX invoice_open ON invoice \
+       (legal_entity_id, customer_id, due_date, issue_date, total_e4, amount_paid_e4, id) \
+     WHERE status = 'POSTED'",
     "ALTER TABLE payment DROP COLUMN invoice_posted_on",
     "ALTER TABLE invoice DROP COLUMN voided_on",
     "ALTER TABLE invoice DROP COLUMN posted_on",

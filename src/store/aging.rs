@@ -98,7 +98,7 @@ fn p(backend: DbBackend, n: usize) -> String {
 /// branches stay as fast: invoices posted on or before the as-of date but
 /// voided after it were open then (partial index `invoice_voided`), and
 /// invoices issued on or before it but posted after it were not (the
-/// outstanding ones through the partial index `invoice_posted_on`, their
+/// outstanding ones through the partial index `invoice_open`, their
 /// payments by the `invoice_posted_on` they carry). A POSTED or PAID invoice
 /// or a payment without the date (a row written without it) counts as
 /// posted; a VOID invoice without it was voided as a draft.

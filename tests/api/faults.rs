@@ -435,6 +435,7 @@ async fn a_server_killed_mid_run_and_restarted_finishes_the_run_exactly_once() {
     let seen = await_mid_run(&app, &run_id, 1, total).await;
     first.kill();
     let killed = Instant::now();
+    let killed_at = Utc::now();
     let (status, done) = run_row(&app.db, &run_id).await;
     assert!(
         status == "RUNNING" && done > 0 && done < total,
@@ -451,12 +452,89 @@ async fn a_server_killed_mid_run_and_restarted_finishes_the_run_exactly_once() {
         "the restarted server finishes the killed run: {run}\n{}",
         second.tail(60)
     );
+    assert_taken_over_within_the_lease(&app.db, &run_id, killed_at, 3).await;
     assert_eq!(
         (processed(&run), run["contractCount"].as_i64()),
         (total, Some(total)),
         "every contract processed once: {run}"
     );
     assert_exactly_once(&app.db, &book.expected(as_of), &[run_id]).await;
+}
+
+/// The run, precisely: a run left by a crash is taken over within about a
+/// lease (the resumer looks every third of one), plus a few seconds for a
+/// restart. Prints the measured takeover time.
+async fn assert_taken_over_within_the_lease(
+    db: &DatabaseConnection,
+    run_id: &str,
+    killed_at: chrono::DateTime<Utc>,
+    lease_secs: i64,
+) {
+    let resumed = audit_event::Entity::find()
+        .filter(audit_event::Column::SubjectType.eq("BillingRun"))
+        .filter(audit_event::Column::SubjectId.eq(run_id))
+        .filter(audit_event::Column::Action.eq("RUN_RESUMED"))
+        .one(db)
+        .await
+        .expect("audit")
+        .expect("the takeover is audited as RUN_RESUMED");
+    let took = (resumed.at - killed_at).num_milliseconds();
+    eprintln!(
+        "takeover {:.2} s after SIGKILL (lease {lease_secs} s)",
+        took as f64 / 1000.0
+    );
+    assert!(
+        took <= (lease_secs + 5) * 1000,
+        "taken over {took} ms after the kill; the lease is {lease_secs} s"
+    );
+}
+
+/// A clean shutdown (SIGTERM) mid-run stops after the current chunk and
+/// releases the lease, so the next server continues at once, not after the
+/// lease (60 s here, far longer than the test waits).
+#[tokio::test]
+async fn a_clean_shutdown_releases_the_lease_and_the_next_server_continues_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = fresh_database(&dir).await;
+    let opts = Opts {
+        chunk_size: 20,
+        lease_secs: Some(60),
+        ..Opts::default()
+    };
+    let mut first = Server::start("first", &url, &opts).await;
+    let mut app = TestApp::external(dir, url.clone(), first.port).await;
+    let as_of = today();
+    let book = book(&app, "SD1", 1500, 3).await;
+    let total = book.contracts.len() as i64;
+    let run_id = start_run(&app, &book.entity, as_of).await;
+    await_mid_run(&app, &run_id, 1, total).await;
+    assert!(
+        first.terminate(Duration::from_secs(20)),
+        "SIGTERM ends the server\n{}",
+        first.tail(40)
+    );
+    let (status, done) = run_row(&app.db, &run_id).await;
+    let holder: Option<String> = billing_run_lease(&app.db, &run_id).await;
+    assert!(
+        status == "RUNNING" && done < total && holder.is_none(),
+        "stopped mid-run with its lease released: {status} {done}/{total}, lease {holder:?}\n{}",
+        first.tail(40)
+    );
+    let second = Server::start("second", &url, &opts).await;
+    app.retarget(second.port);
+    let run = await_finished(&app, &run_id, Duration::from_secs(20), || second.tail(60)).await;
+    assert_eq!(run["status"], "COMPLETED", "continued at once: {run}");
+    assert_exactly_once(&app.db, &book.expected(as_of), &[run_id]).await;
+}
+
+async fn billing_run_lease(db: &DatabaseConnection, run_id: &str) -> Option<String> {
+    let id: i64 = run_id.parse().expect("id");
+    entity::billing_run::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .expect("read run")
+        .expect("run")
+        .lease_owner
 }
 
 // ---------------------------------------------------------------- 2
@@ -487,6 +565,7 @@ async fn a_second_process_takes_over_the_run_of_a_killed_one() {
     let seen = await_mid_run(&app, &run_id, 1, total).await;
     a.kill();
     let killed = Instant::now();
+    let killed_at = Utc::now();
     let (status, done) = run_row(&app.db, &run_id).await;
     assert!(
         status == "RUNNING" && done < total,
@@ -501,6 +580,7 @@ async fn a_second_process_takes_over_the_run_of_a_killed_one() {
         "B finishes the run A was executing: {run}\n{}",
         b.tail(60)
     );
+    assert_taken_over_within_the_lease(&app.db, &run_id, killed_at, 3).await;
     assert_exactly_once(&app.db, &book.expected(as_of), &[run_id]).await;
 }
 

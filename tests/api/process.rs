@@ -146,6 +146,27 @@ impl Server {
         }
     }
 
+    /// SIGTERM (a clean shutdown), then wait up to `within` for it to exit;
+    /// false when it did not (it is then killed).
+    pub fn terminate(&mut self, within: std::time::Duration) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        // SAFETY: signals a child process this struct owns and has not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

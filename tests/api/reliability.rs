@@ -74,36 +74,6 @@ async fn a_contract_twenty_years_behind_is_billed_in_chunks_of_at_most_the_invoi
     assert_eq!(done["processedCount"], 1, "one contract, finished once");
 }
 
-#[tokio::test]
-async fn an_as_of_beyond_the_billing_lead_is_refused_naming_as_of_and_writes_nothing() {
-    let app = spawn_app().await;
-    let e = app.create_entity("LEAD", "EUR").await;
-    let today = Utc::now()
-        .with_timezone(&chrono_tz::Europe::Tallinn)
-        .date_naive();
-    let far = (today + chrono::Duration::days(32)).to_string();
-    let body =
-        crate::billing::trigger(&app, &admin(), json!({ "legalEntityId": e, "asOf": far })).await;
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-    assert_eq!(body["errors"][0]["extensions"]["field"], "asOf", "{body}");
-    let runs = billing_run::Entity::find()
-        .all(&app.db)
-        .await
-        .expect("runs");
-    assert!(runs.is_empty(), "nothing written: {runs:?}");
-    let near = (today + chrono::Duration::days(31)).to_string();
-    let body = crate::billing::trigger(
-        &app,
-        &admin(),
-        json!({ "legalEntityId": e, "asOf": near, "wait": true }),
-    )
-    .await;
-    assert!(
-        body.get("errors").is_none(),
-        "31 days ahead is allowed: {body}"
-    );
-}
-
 const TRIGGER_WITH_KEY: &str = "mutation($i: TriggerBillingRunInput!, $k: String) {
     triggerBillingRun(input: $i, idempotencyKey: $k) { runs { id status } } }";
 
@@ -144,9 +114,10 @@ async fn a_key_left_pending_by_a_request_cut_at_its_timeout_can_be_retried_once_
             "CONFLICT",
             "still pending right after: {retry}"
         );
-        tokio::time::sleep(Duration::from_millis(2100)).await; // the key's TTL, not background work
     }
-    // (On SQLite the lock held the key's claim too, so nothing was pending.)
+    // (On SQLite the lock held the key's claim too; its statement may still
+    // land once the lock is gone, leaving the key pending just the same.)
+    tokio::time::sleep(Duration::from_millis(2100)).await; // the key's TTL, not background work
     let retried = app.gql(&admin(), TRIGGER_WITH_KEY, input.clone()).await;
     assert!(
         retried.get("errors").is_none(),
