@@ -28,10 +28,8 @@ pub struct Model {
     pub last_contract_id: i64,
     /// The lease token of the execution holding the run (`<replica>/<n>`,
     /// one per execution, never reused), and when the lease lapses, in ms
-    /// since the epoch on the database's clock. `lease_until` is the same
-    /// instant for people reading the table.
+    /// since the epoch on the database's clock.
     pub lease_owner: Option<String>,
-    pub lease_until: Option<DateTimeUtc>,
     pub lease_expires_ms: Option<i64>,
     pub started_at: Option<DateTimeUtc>,
     pub completed_at: Option<DateTimeUtc>,

@@ -9,7 +9,8 @@
 //!   highest id already in either table, so old ids stay valid cursors.
 //! - `billing_run.lease_expires_ms`: when the executing lease lapses, in
 //!   milliseconds since the epoch of the database's clock (never a
-//!   replica's), so clock skew between replicas cannot shorten a lease.
+//!   replica's), so clock skew between replicas cannot shorten a lease. It
+//!   replaces `lease_until`, which a replica's clock wrote.
 
 use sea_orm_migration::prelude::*;
 
@@ -26,9 +27,12 @@ const UP: &[&str] = &[
     "INSERT INTO event_position (id, last_value) SELECT 1, COALESCE(MAX(m), 0) FROM \
      (SELECT MAX(id) AS m FROM audit_event UNION ALL SELECT MAX(id) AS m FROM domain_event) AS t",
     "ALTER TABLE billing_run ADD COLUMN lease_expires_ms BIGINT",
+    // The replica-clock expiry it replaces.
+    "ALTER TABLE billing_run DROP COLUMN lease_until",
 ];
 
 const DOWN: &[&str] = &[
+    "ALTER TABLE billing_run ADD COLUMN lease_until {TS}",
     "ALTER TABLE billing_run DROP COLUMN lease_expires_ms",
     "DROP TABLE event_position",
 ];

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
+use tokio::sync::broadcast;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
@@ -40,27 +41,43 @@ impl Cursors {
     /// a cursor moves only past rows published, so an error here is
     /// retried from the same place.
     async fn catch_up(&mut self, db: &DatabaseConnection, bus: &Bus) -> StoreResult<()> {
-        loop {
-            let rows = journal::audit_after(db, self.audit, PAGE).await?;
-            let Some(last) = rows.last().map(|r| r.id) else {
-                break;
-            };
-            self.audit = last;
-            for row in rows {
-                let _ = bus.audit.send(row);
-            }
+        drain(
+            &mut self.audit,
+            &bus.audit,
+            |after| journal::audit_after(db, after, PAGE),
+            |r| r.id,
+        )
+        .await?;
+        drain(
+            &mut self.domain,
+            &bus.domain,
+            |after| journal::domain_after(db, after, PAGE),
+            |r| r.id,
+        )
+        .await
+    }
+}
+
+/// Reads pages after `cursor` until one is empty, publishing each row.
+async fn drain<M, F, Fut>(
+    cursor: &mut i64,
+    to: &broadcast::Sender<M>,
+    read: F,
+    id: fn(&M) -> i64,
+) -> StoreResult<()>
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<Vec<M>>>,
+{
+    loop {
+        let rows = read(*cursor).await?;
+        let Some(last) = rows.last().map(id) else {
+            return Ok(());
+        };
+        *cursor = last;
+        for row in rows {
+            let _ = to.send(row);
         }
-        loop {
-            let rows = journal::domain_after(db, self.domain, PAGE).await?;
-            let Some(last) = rows.last().map(|r| r.id) else {
-                break;
-            };
-            self.domain = last;
-            for row in rows {
-                let _ = bus.domain.send(row);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -84,7 +101,7 @@ async fn start_cursors(db: &DatabaseConnection, stop: &CancellationToken) -> Opt
 struct Owed {
     rows: bool,
     runs_since: Option<chrono::DateTime<chrono::Utc>>,
-    run_ids: Vec<i64>,
+    run_ids: std::collections::VecDeque<i64>,
 }
 
 pub(super) async fn run(
@@ -112,7 +129,7 @@ pub(super) async fn run(
                     owed.runs_since = Some(chrono::Utc::now() - RECENT_RUNS);
                 }
                 Some(Signal::Note(Wire::Run(run))) => { let _ = bus.runs.send(*run); }
-                Some(Signal::Note(Wire::RunId(id))) => owed.run_ids.push(id),
+                Some(Signal::Note(Wire::RunId(id))) => owed.run_ids.push_back(id),
                 Some(Signal::Note(Wire::Audit | Wire::Domain)) => owed.rows = true,
             },
         }
@@ -142,11 +159,11 @@ async fn pay(
         }
         owed.runs_since = None;
     }
-    while let Some(&id) = owed.run_ids.first() {
+    while let Some(&id) = owed.run_ids.front() {
         if let Some(run) = runs::run_by_id(db, id).await? {
             let _ = bus.runs.send(run);
         }
-        owed.run_ids.remove(0);
+        owed.run_ids.pop_front();
     }
     if owed.rows {
         cursors.catch_up(db, bus).await?;

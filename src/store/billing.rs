@@ -5,7 +5,6 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{billing_run, contract, invoice};
-use sea_orm::sea_query::Expr;
 use sea_orm::Condition;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
@@ -61,7 +60,6 @@ pub async fn insert_run(
         skipped_count: Set(0),
         last_contract_id: Set(0),
         lease_owner: Set(None),
-        lease_until: Set(None),
         lease_expires_ms: Set(None),
         started_at: Set(None),
         completed_at: Set(None),
@@ -111,15 +109,9 @@ pub async fn active_or_updated_since(
 /// included (those are failed: their caller is gone). A lease that lapses
 /// later is picked up by the next look.
 pub async fn orphaned_runs(conn: &impl ConnectionTrait) -> StoreResult<Vec<billing_run::Model>> {
-    let now = super::lease::db_now_ms(conn.get_database_backend());
     Ok(billing_run::Entity::find()
         .filter(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
-        .filter(
-            Condition::any()
-                .add(billing_run::Column::LeaseOwner.is_null())
-                .add(billing_run::Column::LeaseExpiresMs.is_null())
-                .add(Expr::cust(format!("lease_expires_ms < {now}"))),
-        )
+        .filter(super::lease::lapsed(conn.get_database_backend()))
         .order_by_asc(billing_run::Column::Id)
         .all(conn)
         .await?)

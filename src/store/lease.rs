@@ -11,7 +11,7 @@ use chrono::Utc;
 use entity::billing_run::{self, Column};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, UpdateMany,
 };
 
 use super::outbox::{announce, Wire};
@@ -36,7 +36,8 @@ fn expires(backend: DbBackend, lease_ms: i64) -> Expr {
     Expr::cust(format!("{} + {lease_ms}", db_now_ms(backend)))
 }
 
-fn lapsed(backend: DbBackend) -> sea_orm::Condition {
+/// Nobody holds the lease, or the holder's has lapsed.
+pub(super) fn lapsed(backend: DbBackend) -> sea_orm::Condition {
     sea_orm::Condition::any()
         .add(Column::LeaseOwner.is_null())
         .add(Column::LeaseExpiresMs.is_null())
@@ -46,8 +47,23 @@ fn lapsed(backend: DbBackend) -> sea_orm::Condition {
         )))
 }
 
-fn informational_until(lease_ms: i64) -> Expr {
-    Expr::value(Utc::now() + chrono::Duration::milliseconds(lease_ms))
+/// An UPDATE of run `id` that matches only while it is unfinished.
+fn unfinished(id: i64) -> UpdateMany<billing_run::Entity> {
+    billing_run::Entity::update_many()
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.is_in(ACTIVE))
+}
+
+/// … and while the execution `token` holds it.
+fn held(id: i64, token: &str) -> UpdateMany<billing_run::Entity> {
+    unfinished(id).filter(Column::LeaseOwner.eq(token))
+}
+
+async fn matched(
+    conn: &impl ConnectionTrait,
+    update: UpdateMany<billing_run::Entity>,
+) -> StoreResult<bool> {
+    Ok(update.exec(conn).await?.rows_affected == 1)
 }
 
 /// Claims an unfinished run for the execution `token`: only when nobody
@@ -60,16 +76,11 @@ pub async fn claim(
     lease_ms: i64,
 ) -> StoreResult<bool> {
     let backend = conn.get_database_backend();
-    let result = billing_run::Entity::update_many()
-        .col_expr(Column::LeaseOwner, Expr::value(token))
-        .col_expr(Column::LeaseExpiresMs, expires(backend, lease_ms))
-        .col_expr(Column::LeaseUntil, informational_until(lease_ms))
-        .filter(Column::Id.eq(id))
-        .filter(Column::Status.is_in(ACTIVE))
+    let update = unfinished(id)
         .filter(lapsed(backend))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+        .col_expr(Column::LeaseOwner, Expr::value(token))
+        .col_expr(Column::LeaseExpiresMs, expires(backend, lease_ms));
+    matched(conn, update).await
 }
 
 /// Extends the lease while the execution still holds it and the run is
@@ -80,34 +91,21 @@ pub async fn renew(
     token: &str,
     lease_ms: i64,
 ) -> StoreResult<bool> {
-    let backend = conn.get_database_backend();
-    let result = billing_run::Entity::update_many()
-        .col_expr(Column::LeaseExpiresMs, expires(backend, lease_ms))
-        .col_expr(Column::LeaseUntil, informational_until(lease_ms))
-        .filter(Column::Id.eq(id))
-        .filter(Column::LeaseOwner.eq(token))
-        .filter(Column::Status.is_in(ACTIVE))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+    let expiry = expires(conn.get_database_backend(), lease_ms);
+    matched(
+        conn,
+        held(id, token).col_expr(Column::LeaseExpiresMs, expiry),
+    )
+    .await
 }
 
 /// Gives the lease up (a clean shutdown), so another replica or the next
 /// start takes the run over at once instead of after the lease.
 pub async fn release(conn: &impl ConnectionTrait, id: i64, token: &str) -> StoreResult<bool> {
-    let result = billing_run::Entity::update_many()
+    let update = held(id, token)
         .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
-        .col_expr(Column::LeaseExpiresMs, Expr::value(Option::<i64>::None))
-        .col_expr(
-            Column::LeaseUntil,
-            Expr::value(Option::<chrono::DateTime<Utc>>::None),
-        )
-        .filter(Column::Id.eq(id))
-        .filter(Column::LeaseOwner.eq(token))
-        .filter(Column::Status.is_in(ACTIVE))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+        .col_expr(Column::LeaseExpiresMs, Expr::value(Option::<i64>::None));
+    matched(conn, update).await
 }
 
 /// Writes the run's state (progress, or its final status) if `token` still
@@ -143,24 +141,15 @@ pub async fn save(
     ] {
         active.reset(column);
     }
-    let (expiry, until) = if finished {
-        (
-            Expr::value(Option::<i64>::None),
-            Expr::value(Option::<chrono::DateTime<Utc>>::None),
-        )
+    let expiry = if finished {
+        Expr::value(Option::<i64>::None)
     } else {
-        (expires(backend, lease_ms), informational_until(lease_ms))
+        expires(backend, lease_ms)
     };
-    let result = billing_run::Entity::update_many()
+    let update = held(run.id, token)
         .set(active)
-        .col_expr(Column::LeaseExpiresMs, expiry)
-        .col_expr(Column::LeaseUntil, until)
-        .filter(Column::Id.eq(run.id))
-        .filter(Column::LeaseOwner.eq(token))
-        .filter(Column::Status.is_in(ACTIVE))
-        .exec(conn)
-        .await?;
-    if result.rows_affected != 1 {
+        .col_expr(Column::LeaseExpiresMs, expiry);
+    if !matched(conn, update).await? {
         return Ok(None);
     }
     run.lease_owner = Some(token.to_string());
@@ -172,7 +161,7 @@ pub async fn save(
 /// last committed chunk. `false` when the run is not FAILED (or a dry run);
 /// `StoreError::Conflict` when the entity has another active run.
 pub async fn retry(conn: &impl ConnectionTrait, id: i64) -> StoreResult<bool> {
-    let result = billing_run::Entity::update_many()
+    let update = billing_run::Entity::update_many()
         .col_expr(Column::Status, Expr::value(QUEUED))
         .col_expr(Column::Error, Expr::value(Option::<String>::None))
         .col_expr(
@@ -185,8 +174,6 @@ pub async fn retry(conn: &impl ConnectionTrait, id: i64) -> StoreResult<bool> {
         .col_expr(Column::UpdatedAt, Expr::value(Some(Utc::now())))
         .filter(Column::Id.eq(id))
         .filter(Column::Status.eq(FAILED))
-        .filter(Column::DryRun.eq(false))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+        .filter(Column::DryRun.eq(false));
+    matched(conn, update).await
 }

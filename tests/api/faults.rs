@@ -419,20 +419,17 @@ fn both(a: &Server, b: &Server) -> String {
 /// finishes it; the chunk the kill interrupted was rolled back whole.
 #[tokio::test]
 async fn a_server_killed_mid_run_and_restarted_finishes_the_run_exactly_once() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = fresh_database(&dir).await;
-    let opts = Opts {
-        chunk_size: 20,
-        lease_secs: Some(3),
-        ..Opts::default()
-    };
-    let mut first = Server::start("first", &url, &opts).await;
-    let mut app = TestApp::external(dir, url.clone(), first.port).await;
-    let as_of = today();
-    let book = book(&app, "KL1", 1500, 3).await;
-    let total = book.contracts.len() as i64;
-    let run_id = start_run(&app, &book.entity, as_of).await;
-    let seen = await_mid_run(&app, &run_id, 1, total).await;
+    let MidRun {
+        url,
+        opts,
+        mut first,
+        mut app,
+        book,
+        run_id,
+        total,
+        as_of,
+        seen,
+    } = mid_run("KL1", 3).await;
     first.kill();
     let killed = Instant::now();
     let killed_at = Utc::now();
@@ -489,25 +486,65 @@ async fn assert_taken_over_within_the_lease(
     );
 }
 
+/// A server (the real binary, chunks of 20, lease `lease_secs`) in the
+/// middle of billing 1,500 contracts × 3 months.
+struct MidRun {
+    url: String,
+    opts: Opts,
+    first: Server,
+    app: TestApp,
+    book: Book,
+    run_id: String,
+    total: i64,
+    as_of: NaiveDate,
+    /// The run's state when it was seen mid-run.
+    seen: Value,
+}
+
+async fn mid_run(code: &str, lease_secs: u64) -> MidRun {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = fresh_database(&dir).await;
+    let opts = Opts {
+        chunk_size: 20,
+        lease_secs: Some(lease_secs),
+        ..Opts::default()
+    };
+    let first = Server::start("first", &url, &opts).await;
+    let app = TestApp::external(dir, url.clone(), first.port).await;
+    let as_of = today();
+    let book = book(&app, code, 1500, 3).await;
+    let total = book.contracts.len() as i64;
+    let run_id = start_run(&app, &book.entity, as_of).await;
+    let seen = await_mid_run(&app, &run_id, 1, total).await;
+    MidRun {
+        url,
+        opts,
+        first,
+        app,
+        book,
+        run_id,
+        total,
+        as_of,
+        seen,
+    }
+}
+
 /// A clean shutdown (SIGTERM) mid-run stops after the current chunk and
 /// releases the lease, so the next server continues at once, not after the
 /// lease (60 s here, far longer than the test waits).
 #[tokio::test]
 async fn a_clean_shutdown_releases_the_lease_and_the_next_server_continues_at_once() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = fresh_database(&dir).await;
-    let opts = Opts {
-        chunk_size: 20,
-        lease_secs: Some(60),
-        ..Opts::default()
-    };
-    let mut first = Server::start("first", &url, &opts).await;
-    let mut app = TestApp::external(dir, url.clone(), first.port).await;
-    let as_of = today();
-    let book = book(&app, "SD1", 1500, 3).await;
-    let total = book.contracts.len() as i64;
-    let run_id = start_run(&app, &book.entity, as_of).await;
-    await_mid_run(&app, &run_id, 1, total).await;
+    let MidRun {
+        url,
+        opts,
+        mut first,
+        mut app,
+        book,
+        run_id,
+        total,
+        as_of,
+        ..
+    } = mid_run("SD1", 60).await;
     assert!(
         first.terminate(Duration::from_secs(20)),
         "SIGTERM ends the server\n{}",
