@@ -101,7 +101,7 @@ mod tests {
         // The scan saw every root field of the schema.
         let sdl = super::sdl();
         let doc = async_graphql::parser::parse_schema(&sdl).expect("SDL parses");
-        let roots = ["QueryRoot", "MutationRoot", "SubscriptionRoot"];
+        let roots = ["Query", "Mutation", "Subscription"];
         let fields: usize = doc
             .definitions
             .iter()

@@ -157,12 +157,12 @@ async fn item_07_partners_get_no_introspection_or_suggestions_but_typename_works
         "introspection is off for partners: {body:.300}"
     );
     let body = app.gql(&partner, "{ __typename }", json!({})).await;
-    assert_eq!(body["data"]["__typename"], "QueryRoot");
+    assert_eq!(body["data"]["__typename"], "Query");
     let body = app
         .gql(&admin(), "{ __schema { queryType { name } } }", json!({}))
         .await;
     assert_eq!(
-        body["data"]["__schema"]["queryType"]["name"], "QueryRoot",
+        body["data"]["__schema"]["queryType"]["name"], "Query",
         "staff may introspect"
     );
     let body = app

@@ -402,9 +402,9 @@ async fn item_06_a_20_mib_body_is_413_before_it_is_read_and_multipart_is_415() {
 /// Each introspects through the field named in `PROBED`.
 const PROBES: [&str; 4] = [
     "{ __schema { mutationType { fields { name } } } }",
-    "{ __type(name: \"MutationRoot\") { fields { name } } }",
-    "{ ...F } fragment F on QueryRoot { __schema { types { name } } }",
-    "{ ... on QueryRoot { __type(name: \"Invoice\") { fields { name } } } }",
+    "{ __type(name: \"Mutation\") { fields { name } } }",
+    "{ ...F } fragment F on Query { __schema { types { name } } }",
+    "{ ... on Query { __type(name: \"Invoice\") { fields { name } } } }",
 ];
 const PROBED: [&str; 4] = ["__schema", "__type", "__schema", "__type"];
 
@@ -434,7 +434,7 @@ async fn item_07_introspection_follows_the_policy_and_errors_never_suggest_names
     }
     let typename = "{ __typename legalEntities { __typename } }";
     let body = ask(&app, &partner, typename).await;
-    assert_eq!(body["data"]["__typename"], "QueryRoot", "{body}");
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
 
     let schema = "{ __schema { queryType { name } } }";
     let off = spawn_app_with(|a| a.introspection = Introspection::Off).await;
@@ -442,11 +442,11 @@ async fn item_07_introspection_follows_the_policy_and_errors_never_suggest_names
     let hidden = body["data"]["__schema"].is_null();
     assert!(hidden, "off for ADMIN too: {body}");
     let body = adm(&off, "{ __typename }").await;
-    assert_eq!(body["data"]["__typename"], "QueryRoot");
+    assert_eq!(body["data"]["__typename"], "Query");
     let all = spawn_app_with(|a| a.introspection = Introspection::All).await;
     let body = ask(&all, &partner, schema).await;
     let name = &body["data"]["__schema"]["queryType"]["name"];
-    assert_eq!(name, "QueryRoot", "{body}");
+    assert_eq!(name, "Query", "{body}");
 
     for tok in [&admin(), &partner] {
         for doc in TYPOS {
@@ -485,7 +485,7 @@ async fn item_08_get_carrying_a_mutation_is_405_and_nothing_runs() {
     // Naming the query of a mixed document: the query runs, or all is refused.
     for name in ["operationName", "operation_name"] {
         let reply = get(&app, &[q(&two), (name, "Q".into())]).await;
-        let ran_query = reply.body["data"]["__typename"] == "QueryRoot";
+        let ran_query = reply.body["data"]["__typename"] == "Query";
         assert!(ran_query || reply.status == 405, "{}", reply.body);
     }
     // A document that does not parse runs nothing either.

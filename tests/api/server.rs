@@ -307,23 +307,29 @@ async fn cli_prints_the_checked_in_schema_and_issues_tokens_the_server_accepts()
     assert!(bad.stdout.is_empty(), "CLI: no token for an unknown role");
 }
 
-/// Type definitions by name, the root types renamed Query/Mutation/Subscription.
+/// Type definitions by name, exactly as written: root types are compared
+/// by their names too (the contract's are Query, Mutation, Subscription),
+/// and a `schema { … }` block naming other roots is refused.
 fn types_of(path: &Path) -> HashMap<String, TypeDefinition> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let doc = parse_schema(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut roots = HashMap::new();
     let mut types = HashMap::new();
     for def in doc.definitions {
         match def {
             TypeSystemDefinition::Schema(s) => {
                 let s = s.node;
-                for (root, canonical) in [
+                for (root, contract) in [
                     (s.query, "Query"),
                     (s.mutation, "Mutation"),
                     (s.subscription, "Subscription"),
                 ] {
                     if let Some(root) = root {
-                        roots.insert(root.node.to_string(), canonical);
+                        assert_eq!(
+                            root.node.as_str(),
+                            contract,
+                            "{}: root type names",
+                            path.display()
+                        );
                     }
                 }
             }
@@ -334,9 +340,6 @@ fn types_of(path: &Path) -> HashMap<String, TypeDefinition> {
         }
     }
     types
-        .into_iter()
-        .map(|(name, t)| (roots.get(name.as_str()).map_or(name, |r| r.to_string()), t))
-        .collect()
 }
 
 fn optional(v: &InputValueDefinition) -> bool {
@@ -445,7 +448,7 @@ fn every_name_the_schema_shares_with_the_contract_has_the_contract_shape() {
     ] {
         assert!(
             compared.contains(&expected),
-            "{expected} is compared with the contract (roots renamed?)"
+            "{expected} is compared with the contract"
         );
     }
     assert!(

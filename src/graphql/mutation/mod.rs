@@ -4,7 +4,9 @@ pub mod billing;
 pub mod schedule;
 pub mod setup;
 
+/// Named as api-contract.graphql names it.
 #[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(
     setup::SetupMutation,
     billing::BillingMutation,

@@ -6,7 +6,9 @@ pub mod events;
 pub mod schedule;
 pub mod setup;
 
+/// Named as api-contract.graphql names it.
 #[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(
     setup::SetupQuery,
     billing::BillingQuery,

@@ -13,7 +13,9 @@ use crate::graphql::types::parse_id;
 use crate::service::ServiceError;
 use async_graphql::ID;
 
+/// Named as api-contract.graphql names it.
 #[derive(async_graphql::MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
 pub struct SubscriptionRoot(billing::BillingSubscription, events::EventsSubscription);
 
 /// A subscription's `legalEntityId` argument: another entity's id answers
