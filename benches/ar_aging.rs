@@ -98,7 +98,7 @@ async fn report(ctx: &Ctx, le: i64, as_of: NaiveDate) -> anyhow::Result<(usize, 
     let r = ar::aging(ctx, &principal, le, Some(as_of))
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok((r.rows.len(), r.totals.total()))
+    Ok((r.rows.len(), r.total.e4()))
 }
 
 async fn bench(backend: &'static str, n: usize) -> anyhow::Result<()> {
@@ -136,7 +136,7 @@ async fn bench(backend: &'static str, n: usize) -> anyhow::Result<()> {
             db.label,
             median(times).as_secs_f64(),
             shape.0,
-            billrun::domain::money::from_scaled(shape.1, 4),
+            billrun::domain::amount::Amount::from_e4(shape.1).to_decimal(),
         );
     }
     let mut times = Vec::new();

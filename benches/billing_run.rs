@@ -32,7 +32,7 @@ async fn engine_run(conn: DatabaseConnection, le: i64) -> anyhow::Result<(i32, i
         .first()
         .ok_or_else(|| anyhow::anyhow!("no run"))?;
     anyhow::ensure!(
-        run.status == "COMPLETED",
+        run.status == entity::status::RunStatus::Completed,
         "run ended {}: {:?}",
         run.status,
         run.error

@@ -107,11 +107,8 @@ async fn run_billing(args: crate::config::RunBillingArgs) -> anyhow::Result<()> 
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let minor = crate::domain::currency::minor_units_of(&entity.currency);
     for run in outcome.runs {
-        let mut total = crate::domain::money::from_scaled(
-            run.invoice_total_e4,
-            crate::domain::money::AMOUNT_SCALE,
-        );
-        total.rescale(minor);
+        let total =
+            crate::domain::amount::Amount::from_e4(run.invoice_total_e4).at_minor_units(minor);
         let period = |d: Option<chrono::NaiveDate>| {
             d.map_or_else(|| run.as_of.to_string(), |d| d.to_string())
         };

@@ -1,6 +1,8 @@
 //! The `billing_agent_config` table.
 use sea_orm::entity::prelude::*;
 
+pub use crate::status::NotificationLevel;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "billing_agent_config")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub auto_post_invoices: bool,
     pub emit_delivery_events: bool,
     pub emit_payment_events: bool,
-    pub notification_level: String,
+    pub notification_level: NotificationLevel,
     pub default_billing_entity_id: Option<i64>,
     pub updated_at: DateTimeUtc,
 }

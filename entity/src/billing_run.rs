@@ -1,6 +1,8 @@
 //! The `billing_run` table.
 use sea_orm::entity::prelude::*;
 
+pub use crate::status::{RunStatus, TriggerSource};
+
 /// Serializable so a committed state can travel whole in a NOTIFY payload.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "billing_run")]
@@ -10,8 +12,8 @@ pub struct Model {
     pub legal_entity_id: i64,
     pub seq: i32,
     pub run_number: String,
-    pub status: String,
-    pub trigger_source: String,
+    pub status: RunStatus,
+    pub trigger_source: TriggerSource,
     pub triggered_by: String,
     pub as_of: Date,
     pub dry_run: bool,

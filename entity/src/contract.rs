@@ -1,6 +1,8 @@
 //! The `contract` table.
 use sea_orm::entity::prelude::*;
 
+pub use crate::status::ContractStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "contract")]
 pub struct Model {
@@ -8,7 +10,7 @@ pub struct Model {
     pub id: i64,
     pub legal_entity_id: i64,
     pub customer_id: i64,
-    pub status: String,
+    pub status: ContractStatus,
     pub start_date: Date,
     pub end_date: Option<Date>,
     pub billing_interval: String,

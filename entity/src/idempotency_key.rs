@@ -2,6 +2,8 @@
 //! first request's fingerprint and, once done, its result.
 use sea_orm::entity::prelude::*;
 
+pub use crate::status::KeyStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "idempotency_key")]
 pub struct Model {
@@ -11,8 +13,7 @@ pub struct Model {
     pub idem_key: String,
     pub operation: String,
     pub request_hash: String,
-    /// "pending" while the first request runs, then "done".
-    pub status: String,
+    pub status: KeyStatus,
     /// JSON: the ids the first request produced.
     pub result: Option<String>,
     pub created_at: DateTimeUtc,

@@ -1,6 +1,8 @@
 //! The `invoice` table.
 use sea_orm::entity::prelude::*;
 
+pub use crate::status::InvoiceStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "invoice")]
 pub struct Model {
@@ -11,7 +13,7 @@ pub struct Model {
     pub contract_id: Option<i64>,
     pub billing_run_id: Option<i64>,
     pub number: Option<String>,
-    pub status: String,
+    pub status: InvoiceStatus,
     pub period_start: Date,
     pub period_end: Date,
     pub issue_date: Date,

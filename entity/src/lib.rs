@@ -18,4 +18,5 @@ pub mod legal_entity;
 pub mod notification;
 pub mod payment;
 pub mod scheduled_job;
+pub mod status;
 pub mod tax_code;

@@ -96,13 +96,22 @@ pub fn invoice_for_period(
 }
 
 /// What an invoice still asks for: nothing once voided, else total − paid
-/// (amounts at storage scale).
-pub fn amount_due_e4(status: &str, total_e4: i64, paid_e4: i64) -> i64 {
-    if status == "VOID" {
+/// (amounts at storage scale; the database keeps paid ≤ total).
+pub fn amount_due_e4(voided: bool, total_e4: i64, paid_e4: i64) -> i64 {
+    if voided {
         0
     } else {
-        total_e4.saturating_sub(paid_e4)
+        total_e4 - paid_e4
     }
+}
+
+/// Where a contract moves to once its due periods are billed. A contract
+/// with no period left (no next billing date) has ENDED.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContractAdvance {
+    pub id: i64,
+    pub next_period_index: i32,
+    pub next_billing_date: Option<NaiveDate>,
 }
 
 /// `<entity code>-<year>-<000001>`: gapless per legal entity and year.
@@ -172,6 +181,18 @@ mod tests {
     }
 
     #[test]
+    fn net_is_rounded_before_tax_is_taken_from_it() {
+        let period = monthly(d(2026, 1, 1), None).period(0).expect("period");
+        // 3 × 0.333 = 0.999 → net 1.00; tax is 10 % of the printed 1.00.
+        let inv = invoice_for_period(&[line("3", "0.333", "10")], &period, 2).expect("invoice");
+        let l = &inv.lines[0];
+        assert_eq!(
+            (l.net, l.tax, l.total),
+            (dec("1.00"), dec("0.10"), dec("1.10"))
+        );
+    }
+
+    #[test]
     fn a_cut_period_is_prorated_by_days_per_line() {
         // Jan 2026 has 31 days; the contract ends Jan 10: 10/31 of 31.00.
         let period = monthly(d(2026, 1, 1), Some(d(2026, 1, 10)))
@@ -194,9 +215,9 @@ mod tests {
 
     #[test]
     fn a_void_invoice_owes_nothing_and_others_owe_the_rest() {
-        assert_eq!(amount_due_e4("VOID", 100, 0), 0);
-        assert_eq!(amount_due_e4("POSTED", 100, 40), 60);
-        assert_eq!(amount_due_e4("PAID", 100, 100), 0);
+        assert_eq!(amount_due_e4(true, 100, 0), 0);
+        assert_eq!(amount_due_e4(false, 100, 40), 60);
+        assert_eq!(amount_due_e4(false, 100, 100), 0);
     }
 
     #[test]

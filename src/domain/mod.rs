@@ -2,10 +2,13 @@
 //! input validation. No database, no GraphQL, no I/O.
 
 pub mod access;
+pub mod aging;
+pub mod amount;
 pub mod billing;
 pub mod cron;
 pub mod currency;
 pub mod error;
+pub mod events;
 pub mod money;
 pub mod schedule;
 pub mod terms;

@@ -1,18 +1,13 @@
-//! Money arithmetic for billrun: rounding to a currency's minor unit, invoice
-//! line amounts (net, tax, total), day-based proration, the fixed-scale
-//! integer representation used for storage, display formatting and the strict
-//! parser for decimal numbers received through the API.
+//! Money arithmetic for billrun: rounding to a currency's minor unit,
+//! day-based proration, the fixed-scale integer conversions behind the
+//! stored types of [`super::amount`], and the strict parser for decimal
+//! numbers received through the API.
 //!
 //! Everything is exact `Decimal` arithmetic; there are no floats anywhere, so
 //! `0.1 + 0.1 + 0.1 == 0.3` holds and stored values round-trip bit for bit.
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use thiserror::Error;
-
-/// Scale at which money amounts are stored as integers (1 unit = 10^-4).
-pub const AMOUNT_SCALE: u32 = 4;
-/// Scale at which quantities are stored as integers (1 unit = 10^-6).
-pub const QTY_SCALE: u32 = 6;
 
 /// `Decimal` cannot represent more decimal places or significant digits than
 /// this, so anything beyond it can never be stored losslessly.
@@ -38,38 +33,6 @@ pub enum MoneyError {
 /// commercial convention invoices are expected to follow (not banker's rounding).
 pub fn round_money(amount: Decimal, minor_units: u32) -> Decimal {
     amount.round_dp_with_strategy(minor_units, RoundingStrategy::MidpointAwayFromZero)
-}
-
-/// Amounts of one invoice line, each already rounded to the minor unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LineAmounts {
-    pub net: Decimal,
-    pub tax: Decimal,
-    pub total: Decimal,
-}
-
-/// Net is rounded before tax is computed from it, so the printed net times the
-/// printed rate reproduces the printed tax, and total is exactly net + tax.
-pub fn line_amounts(
-    quantity: Decimal,
-    unit_price: Decimal,
-    tax_rate_percent: Decimal,
-    minor_units: u32,
-) -> Result<LineAmounts, MoneyError> {
-    let net = round_money(
-        quantity
-            .checked_mul(unit_price)
-            .ok_or(MoneyError::Overflow)?,
-        minor_units,
-    );
-    let tax = round_money(
-        net.checked_mul(tax_rate_percent)
-            .and_then(|t| t.checked_div(Decimal::ONE_HUNDRED))
-            .ok_or(MoneyError::Overflow)?,
-        minor_units,
-    );
-    let total = net.checked_add(tax).ok_or(MoneyError::Overflow)?;
-    Ok(LineAmounts { net, tax, total })
 }
 
 /// `full × days_billed / days_in_period`, rounded to the minor unit.
@@ -101,7 +64,7 @@ pub fn prorate(
 ///
 /// Refuses rather than rounds a value with more decimals than the scale:
 /// silently dropping digits on the way to storage would lose money.
-pub fn to_scaled(value: Decimal, scale: u32) -> Result<i64, MoneyError> {
+pub(super) fn to_scaled(value: Decimal, scale: u32) -> Result<i64, MoneyError> {
     let value = value.normalize();
     let value_scale = value.scale();
     if value_scale > scale {
@@ -115,7 +78,7 @@ pub fn to_scaled(value: Decimal, scale: u32) -> Result<i64, MoneyError> {
 }
 
 /// Inverse of [`to_scaled`]; exact for every scale up to 28.
-pub fn from_scaled(raw: i64, scale: u32) -> Decimal {
+pub(super) fn from_scaled(raw: i64, scale: u32) -> Decimal {
     if let Ok(value) = Decimal::try_new(raw, scale) {
         return value;
     }
@@ -132,16 +95,6 @@ pub fn from_scaled(raw: i64, scale: u32) -> Decimal {
             .unwrap_or(Decimal::ZERO),
         None => Decimal::ZERO,
     }
-}
-
-/// Formats with exactly `minor_units` decimals ("58.53", "100" for JPY,
-/// "1.250" for KWD), rounding like [`round_money`].
-pub fn format_amount(value: Decimal, minor_units: u32) -> String {
-    // normalize() also turns a rounded "-0.00" into plain zero.
-    let rounded = round_money(value, minor_units).normalize();
-    // After rounding the value never has more decimals than requested, so the
-    // precision only pads with zeros and never truncates.
-    format!("{:.*}", minor_units as usize, rounded)
 }
 
 /// Strict parser for decimal numbers received through the API.
@@ -212,37 +165,6 @@ mod tests {
     }
 
     #[test]
-    fn worked_example_line_amounts() {
-        let line = line_amounts(d("1"), d("49.00"), d("19.45"), 2).unwrap();
-        assert_eq!(line.net, d("49.00"));
-        assert_eq!(line.tax, d("9.53"));
-        assert_eq!(line.total, d("58.53"));
-        assert_eq!(format_amount(line.total, 2), "58.53");
-    }
-
-    #[test]
-    fn line_amounts_round_net_before_tax() {
-        // 3 × 0.333 = 0.999 → 1.00; tax on the rounded net is 0.10, not 0.0999.
-        let line = line_amounts(d("3"), d("0.333"), d("10"), 2).unwrap();
-        assert_eq!(
-            (line.net, line.tax, line.total),
-            (d("1.00"), d("0.10"), d("1.10"))
-        );
-    }
-
-    #[test]
-    fn line_amounts_report_overflow() {
-        assert_eq!(
-            line_amounts(Decimal::MAX, d("2"), d("0"), 2),
-            Err(MoneyError::Overflow)
-        );
-        assert_eq!(
-            line_amounts(d("1"), Decimal::MAX, d("19"), 2),
-            Err(MoneyError::Overflow)
-        );
-    }
-
-    #[test]
     fn prorate_examples_and_validation() {
         assert_eq!(prorate(d("100.00"), 15, 30, 2), Ok(d("50.00")));
         assert_eq!(prorate(d("100.00"), 10, 30, 2), Ok(d("33.33")));
@@ -268,32 +190,29 @@ mod tests {
             ("-0.0001", -1),
             ("0", 0),
         ] {
-            assert_eq!(to_scaled(d(text), AMOUNT_SCALE), Ok(raw));
-            assert_eq!(from_scaled(raw, AMOUNT_SCALE), d(text));
+            assert_eq!(to_scaled(d(text), 4), Ok(raw));
+            assert_eq!(from_scaled(raw, 4), d(text));
         }
         let sum = d("0.1") + d("0.1") + d("0.1");
         assert_eq!(sum, d("0.3"));
-        assert_eq!(to_scaled(sum, AMOUNT_SCALE), Ok(3000));
-        assert_eq!(to_scaled(d("2.500000"), QTY_SCALE), Ok(2_500_000));
-        assert_eq!(from_scaled(2_500_000, QTY_SCALE), d("2.5"));
+        assert_eq!(to_scaled(sum, 4), Ok(3000));
+        assert_eq!(to_scaled(d("2.500000"), 6), Ok(2_500_000));
+        assert_eq!(from_scaled(2_500_000, 6), d("2.5"));
     }
 
     #[test]
     fn to_scaled_refuses_lossy_or_huge_values() {
         assert_eq!(
-            to_scaled(d("1.00001"), AMOUNT_SCALE),
+            to_scaled(d("1.00001"), 4),
             Err(MoneyError::TooManyDecimals { max: 4 })
         );
         // Trailing zeros are not significant, so they do not count as decimals.
-        assert_eq!(to_scaled(d("1.10000000"), AMOUNT_SCALE), Ok(11000));
+        assert_eq!(to_scaled(d("1.10000000"), 4), Ok(11000));
         assert_eq!(
-            to_scaled(d("922337203685477.5808"), AMOUNT_SCALE),
+            to_scaled(d("922337203685477.5808"), 4),
             Err(MoneyError::OutOfRange)
         );
-        assert_eq!(
-            to_scaled(d("-922337203685477.5808"), AMOUNT_SCALE),
-            Ok(i64::MIN)
-        );
+        assert_eq!(to_scaled(d("-922337203685477.5808"), 4), Ok(i64::MIN));
         assert_eq!(to_scaled(Decimal::MAX, 0), Err(MoneyError::OutOfRange));
         assert_eq!(to_scaled(d("1"), 40), Err(MoneyError::OutOfRange));
     }
@@ -303,26 +222,6 @@ mod tests {
         assert_eq!(from_scaled(4, 29), Decimal::ZERO);
         assert_eq!(from_scaled(123, 29), d("0.0000000000000000000000000012"));
         assert_eq!(from_scaled(i64::MAX, 200), Decimal::ZERO);
-    }
-
-    #[test]
-    fn formats_with_exact_minor_units() {
-        assert_eq!(format_amount(d("58.53"), 2), "58.53");
-        assert_eq!(format_amount(d("58.5300"), 2), "58.53");
-        assert_eq!(format_amount(d("58.5"), 2), "58.50");
-        assert_eq!(format_amount(d("100"), 0), "100");
-        assert_eq!(format_amount(d("99.5"), 0), "100");
-        assert_eq!(format_amount(d("1.25"), 3), "1.250");
-        assert_eq!(format_amount(d("-1.2345"), 3), "-1.235");
-        assert_eq!(format_amount(d("-0.001"), 2), "0.00");
-        assert_eq!(
-            format_amount(from_scaled(585_300, AMOUNT_SCALE), 2),
-            "58.53"
-        );
-        assert_eq!(
-            format_amount(from_scaled(58_530, AMOUNT_SCALE), 4),
-            "5.8530"
-        );
     }
 
     #[test]
@@ -438,7 +337,7 @@ mod tests {
         #[test]
         fn parser_round_trips_formatted_amounts(raw in any::<i64>(), minor in 0u32..=4) {
             let value = Decimal::new(raw, minor);
-            let text = format_amount(value, minor);
+            let text = value.to_string();
             prop_assert_eq!(parse_decimal_input(&text, minor), Ok(value));
         }
     }

@@ -6,7 +6,6 @@ use async_graphql::{Context, Guard};
 
 use crate::domain::access::{Principal, Scope};
 use crate::service::{Ctx, ServiceError};
-use crate::store::outbox;
 
 pub struct Needs(pub Scope);
 
@@ -18,20 +17,7 @@ impl Guard for Needs {
         }
         // The attempt is audited (nothing else is written).
         if let Ok(service) = ctx.data::<Ctx>() {
-            let field = ctx.field().name().to_string();
-            let entry = outbox::NewAudit {
-                legal_entity_id: None,
-                subject_type: "Access",
-                subject_id: field.clone(),
-                action: "ACCESS_DENIED",
-                actor: &principal.subject,
-                details: Some(
-                    serde_json::json!({ "field": field, "missingScope": self.0.as_str() }),
-                ),
-            };
-            if let Err(err) = outbox::audit(&service.db, entry).await {
-                tracing::warn!(error = %err, "could not audit a denied request");
-            }
+            crate::service::audit_denied(service, principal, ctx.field().name(), self.0).await;
         }
         Err(ServiceError::Forbidden(self.0.as_str()).into())
     }

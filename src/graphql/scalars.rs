@@ -6,6 +6,7 @@ use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use crate::domain::amount::{Amount, Price, Quantity, Rate};
 use crate::domain::money;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,18 +58,26 @@ impl ScalarType for Dec {
     }
 }
 
-/// An amount stored at scale 4, shown with the currency's minor units.
-pub fn amount(raw_e4: i64, minor_units: u32) -> Dec {
-    money_at(money::from_scaled(raw_e4, money::AMOUNT_SCALE), minor_units)
+/// An amount shown with the currency's minor units.
+pub fn money_at(amount: Amount, minor_units: u32) -> Dec {
+    Dec(amount.at_minor_units(minor_units))
 }
 
-/// An amount shown with the currency's minor units.
-pub fn money_at(mut value: rust_decimal::Decimal, minor_units: u32) -> Dec {
+/// A computed (not stored) amount, already rounded to the minor unit.
+pub fn decimal_at(mut value: Decimal, minor_units: u32) -> Dec {
     value.rescale(minor_units);
     Dec(value)
 }
 
-/// A quantity, price or rate stored at scale 6, shown without trailing zeros.
-pub fn quantity(raw_e6: i64) -> Dec {
-    Dec(money::from_scaled(raw_e6, money::QTY_SCALE).normalize())
+/// Quantities, prices and rates are shown without trailing zeros.
+macro_rules! dec_from_scale_6 {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Dec {
+            fn from(value: $t) -> Self {
+                Dec(value.to_decimal())
+            }
+        }
+    )*};
 }
+
+dec_from_scale_6!(Quantity, Price, Rate);

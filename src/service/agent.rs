@@ -11,11 +11,9 @@ use crate::store::{self, outbox, StoreError};
 
 pub const AGENT_KEY: &str = "billing-run";
 pub const AGENT_NAME: &str = "Billing Run Agent";
-pub const TRIGGER_EVENTS: [&str; 2] = ["schedule.fired", "billing_run.manual_trigger"];
+pub use crate::domain::events::AGENT_TRIGGERS as TRIGGER_EVENTS;
 
-pub const NOTIFY_ALL: &str = "ALL";
-pub const NOTIFY_FAILURES: &str = "FAILURES_ONLY";
-pub const NOTIFY_NONE: &str = "NONE";
+pub use entity::status::NotificationLevel;
 
 /// The one configuration row, created with the defaults on first read.
 pub async fn config(conn: &impl ConnectionTrait) -> ServiceResult<billing_agent_config::Model> {
@@ -26,7 +24,7 @@ pub async fn config(conn: &impl ConnectionTrait) -> ServiceResult<billing_agent_
         auto_post_invoices: true,
         emit_delivery_events: true,
         emit_payment_events: true,
-        notification_level: NOTIFY_ALL.into(),
+        notification_level: NotificationLevel::All,
         default_billing_entity_id: None,
     };
     match settings::insert_config(conn, defaults).await {
@@ -52,7 +50,7 @@ pub struct ConfigChange {
     pub auto_post_invoices: Option<bool>,
     pub emit_delivery_events: Option<bool>,
     pub emit_payment_events: Option<bool>,
-    pub notification_level: Option<&'static str>,
+    pub notification_level: Option<NotificationLevel>,
     /// `Some(None)` clears it.
     pub default_billing_entity_id: Option<Option<i64>>,
 }
@@ -106,7 +104,7 @@ pub async fn update_config(
             .unwrap_or(before.emit_payment_events),
         notification_level: change
             .notification_level
-            .map_or(before.notification_level.clone(), str::to_string),
+            .unwrap_or(before.notification_level),
         default_billing_entity_id: change
             .default_billing_entity_id
             .unwrap_or(before.default_billing_entity_id),

@@ -6,14 +6,14 @@ use rust_decimal::Decimal;
 use super::setup::visible_entity;
 use super::{require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
-use crate::domain::money::{self, QTY_SCALE};
-use crate::domain::schedule::{Interval, Schedule, Timing};
+use crate::domain::amount::{Amount, Price, Quantity};
+use crate::domain::money;
+use crate::domain::schedule::{Interval, Schedule, Timing, MAX_INTERVAL_COUNT};
 use crate::domain::terms::{interval_code, timing_code};
 use crate::domain::validate;
 use crate::store::{self, contract, party};
 
 pub const MAX_LINES: usize = 100;
-pub const MAX_INTERVAL_COUNT: i32 = 1000;
 /// Dates outside these years are typos, not contracts.
 const YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
 
@@ -42,7 +42,9 @@ pub async fn create_contract(
 ) -> ServiceResult<entity::contract::Model> {
     require(principal, Scope::ContractsWrite)?;
     let interval_count = input.interval_count.unwrap_or(1);
-    if !(1..=MAX_INTERVAL_COUNT).contains(&interval_count) {
+    let in_range =
+        u32::try_from(interval_count).is_ok_and(|n| (1..=MAX_INTERVAL_COUNT).contains(&n));
+    if !in_range {
         return Err(ServiceError::bad_input(
             "intervalCount",
             format!("must be between 1 and {MAX_INTERVAL_COUNT}"),
@@ -135,17 +137,19 @@ async fn validate_lines(
                 "must not be negative",
             ));
         }
-        let quantity_e6 = money::to_scaled(line.quantity, QTY_SCALE)
-            .map_err(|e| ServiceError::bad_input(&field("quantity"), e.to_string()))?;
-        let unit_price_e6 = money::to_scaled(line.unit_price, QTY_SCALE)
-            .map_err(|e| ServiceError::bad_input(&field("unitPrice"), e.to_string()))?;
+        let quantity_e6 = Quantity::from_decimal(line.quantity)
+            .map_err(|e| ServiceError::bad_input(&field("quantity"), e.to_string()))?
+            .e6();
+        let unit_price_e6 = Price::from_decimal(line.unit_price)
+            .map_err(|e| ServiceError::bad_input(&field("unitPrice"), e.to_string()))?
+            .e6();
         // A period's line total (at most net plus 100 % tax) must fit the
         // storage range, or no invoice could ever be written for it.
         let storable = line
             .quantity
             .checked_mul(line.unit_price)
             .and_then(|net| net.checked_mul(Decimal::TWO))
-            .map(|max| money::to_scaled(money::round_money(max, 4), money::AMOUNT_SCALE).is_ok())
+            .map(|max| Amount::from_decimal(money::round_money(max, Amount::SCALE)).is_ok())
             .unwrap_or(false);
         if !storable {
             return Err(ServiceError::bad_input(

@@ -9,6 +9,7 @@
 //! `--idempotency-pending-secs` (`Ctx::pending_key_ttl`, default 120 s,
 //! above the default request timeout), and the next retry takes it over.
 
+use entity::status::KeyStatus;
 use sha2::{Digest, Sha256};
 
 use super::{Ctx, ServiceError, ServiceResult};
@@ -55,8 +56,8 @@ pub async fn claim(
                     "this Idempotency-Key was used with a different request",
                 ));
             }
-            match (first.status.as_str(), first.result) {
-                ("done", Some(result)) => Ok(Claim::Replay(result)),
+            match (first.status, first.result) {
+                (KeyStatus::Done, Some(result)) => Ok(Claim::Replay(result)),
                 _ => {
                     let stale = chrono::Utc::now() - ctx.pending_key_ttl;
                     if keys::take_over_stale(&ctx.db, first.id, stale).await? {

@@ -1,10 +1,11 @@
 //! Reading, posting and voiding invoices.
 
 use chrono::{Datelike, Utc};
-use entity::invoice;
+use entity::invoice::{self, InvoiceStatus};
 use serde_json::json;
 
-use super::billing::{entity_today, posting_events};
+use super::entity_today;
+use super::posting::posting_events;
 use super::{agent, require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
 use crate::domain::billing::invoice_number;
@@ -53,7 +54,7 @@ pub async fn post_invoice(
 ) -> ServiceResult<invoice::Model> {
     require(principal, Scope::BillingRun)?;
     let inv = visible(ctx, principal, id).await?;
-    if inv.status != "DRAFT" {
+    if inv.status != InvoiceStatus::Draft {
         return Err(ServiceError::conflict(format!(
             "invoice is {}, only drafts can be posted",
             inv.status
@@ -68,7 +69,7 @@ pub async fn post_invoice(
     let year = inv.issue_date.year();
     let n = runs::allocate_numbers(&txn, inv.legal_entity_id, year, 1).await?;
     let number = invoice_number(&entity.code, year, n);
-    let (now, today) = (Utc::now(), entity_today(&entity));
+    let (now, today) = (Utc::now(), entity_today(&entity)?);
     if !invoices::mark_posted(&txn, inv.id, &number, now, today).await? {
         // Rolling back returns the number: the sequence stays gapless.
         txn.rollback().await?;
@@ -110,7 +111,7 @@ pub async fn void_invoice(
     require(principal, Scope::BillingRun)?;
     let reason = validate::name("reason", reason)?;
     let inv = visible(ctx, principal, id).await?;
-    if inv.status != "DRAFT" && inv.status != "POSTED" {
+    if !matches!(inv.status, InvoiceStatus::Draft | InvoiceStatus::Posted) {
         return Err(ServiceError::conflict(format!(
             "invoice is {} and cannot be voided",
             inv.status
@@ -125,9 +126,9 @@ pub async fn void_invoice(
     let entity = store::legal_entity::find(&ctx.db, &system, inv.legal_entity_id)
         .await?
         .ok_or(ServiceError::NotFound("legal entity"))?;
-    let (now, today) = (Utc::now(), entity_today(&entity));
+    let (now, today) = (Utc::now(), entity_today(&entity)?);
     let txn = store::begin_write(&ctx.db).await?;
-    if !invoices::mark_void(&txn, inv.id, &inv.status, &reason, now, today).await? {
+    if !invoices::mark_void(&txn, inv.id, inv.status, &reason, now, today).await? {
         txn.rollback().await?;
         return Err(ServiceError::conflict(
             "invoice changed meanwhile; reload it",

@@ -4,12 +4,15 @@
 
 pub mod agent;
 pub mod ar;
+pub mod batch;
 pub mod billing;
 pub mod contracts;
 pub mod error;
 pub mod feed;
 pub mod idempotency;
 pub mod invoices;
+pub mod payments;
+pub mod posting;
 pub mod runs;
 pub mod scheduler;
 pub mod setup;
@@ -91,6 +94,36 @@ fn instance_id() -> String {
     let mut bytes = [0u8; 8];
     rand::thread_rng().fill_bytes(&mut bytes);
     format!("{}-{}", std::process::id(), hex::encode(bytes))
+}
+
+/// Today in the legal entity's timezone: "today" is never the server's.
+/// Timezones are validated when entities are created, so one that does not
+/// parse is corrupt data, refused loudly rather than read as UTC.
+pub fn entity_today(entity: &entity::legal_entity::Model) -> ServiceResult<chrono::NaiveDate> {
+    let tz: chrono_tz::Tz = entity.timezone.parse().map_err(|_| {
+        ServiceError::Internal(anyhow::anyhow!(
+            "legal entity {} has an unknown timezone {:?}",
+            entity.id,
+            entity.timezone
+        ))
+    })?;
+    Ok(chrono::Utc::now().with_timezone(&tz).date_naive())
+}
+
+/// Audits a request refused for a missing scope (ACCESS_DENIED). Best
+/// effort: the refusal stands even if the audit row cannot be written.
+pub async fn audit_denied(ctx: &Ctx, principal: &Principal, field: &str, missing: Scope) {
+    let entry = crate::store::outbox::NewAudit {
+        legal_entity_id: None,
+        subject_type: "Access",
+        subject_id: field.to_string(),
+        action: "ACCESS_DENIED",
+        actor: &principal.subject,
+        details: Some(serde_json::json!({ "field": field, "missingScope": missing.as_str() })),
+    };
+    if let Err(err) = crate::store::outbox::audit(&ctx.db, entry).await {
+        tracing::warn!(error = %err, "could not audit a denied request");
+    }
 }
 
 /// Refuses a principal that lacks `scope` (FORBIDDEN).

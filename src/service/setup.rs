@@ -4,8 +4,8 @@ use rust_decimal::Decimal;
 
 use super::{require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
+use crate::domain::amount::Rate;
 use crate::domain::currency::Currency;
-use crate::domain::money::{self, QTY_SCALE};
 use crate::domain::validate;
 use crate::store::{self, legal_entity, party};
 
@@ -164,8 +164,9 @@ pub async fn create_tax_code(
             "must be a percentage between 0 and 100",
         ));
     }
-    let rate_e6 = money::to_scaled(input.rate, QTY_SCALE)
-        .map_err(|e| ServiceError::bad_input("rate", e.to_string()))?;
+    let rate_e6 = Rate::from_decimal(input.rate)
+        .map_err(|e| ServiceError::bad_input("rate", e.to_string()))?
+        .e6();
     let new = party::NewTaxCode {
         legal_entity_id: entity.id,
         code: code.clone(),

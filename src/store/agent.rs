@@ -1,7 +1,7 @@
 //! The Billing Run Agent's one configuration row (id 1).
 
 use chrono::Utc;
-use entity::billing_agent_config::{self, Entity as Config};
+use entity::billing_agent_config::{self, Entity as Config, NotificationLevel};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 
 use super::StoreResult;
@@ -13,7 +13,7 @@ pub struct ConfigValues {
     pub auto_post_invoices: bool,
     pub emit_delivery_events: bool,
     pub emit_payment_events: bool,
-    pub notification_level: String,
+    pub notification_level: NotificationLevel,
     pub default_billing_entity_id: Option<i64>,
 }
 

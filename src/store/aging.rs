@@ -10,68 +10,12 @@
 //! more; a back-dated one also reads the few invoices posted or voided since
 //! (see [`BackDated`]).
 
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use super::StoreResult;
-
-/// Days-past-due bucket boundaries as due dates, so the SQL compares dates
-/// and needs no date arithmetic (which differs between the databases).
-struct Bounds {
-    as_of: NaiveDate,
-    d30: NaiveDate,
-    d60: NaiveDate,
-    d90: NaiveDate,
-}
-
-impl Bounds {
-    fn new(as_of: NaiveDate) -> Self {
-        Bounds {
-            as_of,
-            d30: as_of - Duration::days(30),
-            d60: as_of - Duration::days(60),
-            d90: as_of - Duration::days(90),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Buckets {
-    pub current: i64,
-    pub days_1_30: i64,
-    pub days_31_60: i64,
-    pub days_61_90: i64,
-    pub over_90: i64,
-}
-
-impl Buckets {
-    /// `None` when the sum leaves the storage range.
-    pub fn checked_total(&self) -> Option<i64> {
-        self.current
-            .checked_add(self.days_1_30)?
-            .checked_add(self.days_31_60)?
-            .checked_add(self.days_61_90)?
-            .checked_add(self.over_90)
-    }
-
-    pub fn total(&self) -> i64 {
-        self.checked_total().unwrap_or(i64::MAX)
-    }
-
-    /// Adds `other` in; `None` (and self unchanged) when a sum overflows.
-    pub fn checked_add(&mut self, other: &Buckets) -> Option<()> {
-        let sum = Buckets {
-            current: self.current.checked_add(other.current)?,
-            days_1_30: self.days_1_30.checked_add(other.days_1_30)?,
-            days_31_60: self.days_31_60.checked_add(other.days_31_60)?,
-            days_61_90: self.days_61_90.checked_add(other.days_61_90)?,
-            over_90: self.over_90.checked_add(other.over_90)?,
-        };
-        sum.checked_total()?;
-        *self = sum;
-        Some(())
-    }
-}
+use crate::domain::aging::{Bucket, Buckets};
+use crate::domain::amount::Amount;
 
 pub struct AgingRow {
     pub customer_id: i64,
@@ -83,7 +27,7 @@ pub struct OpenInvoice {
     pub invoice_id: i64,
     pub customer_id: i64,
     pub due_date: NaiveDate,
-    pub amount_due_e4: i64,
+    pub amount_due: Amount,
 }
 
 fn p(backend: DbBackend, n: usize) -> String {
@@ -202,46 +146,76 @@ pub async fn aging_rows(
     back_dated: bool,
 ) -> StoreResult<Vec<AgingRow>> {
     let backend = conn.get_database_backend();
-    let b = Bounds::new(as_of);
-    let values: Vec<Value> = vec![
-        legal_entity_id.into(),
-        as_of.into(),
-        b.as_of.into(),
-        b.d30.into(),
-        b.d60.into(),
-        b.d90.into(),
-    ];
-    let (le, asof, cur, d30, d60, d90) = (
-        p(backend, 1),
-        p(backend, 2),
-        p(backend, 3),
-        p(backend, 4),
-        p(backend, 5),
-        p(backend, 6),
-    );
-    // days past due = as_of − due: ≤ 0 current; 1–30; 31–60; 61–90; > 90.
+    let (sql, values) = aging_sql(backend, legal_entity_id, as_of, back_dated);
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(AgingRow {
+                customer_id: r.try_get("", "customer_id")?,
+                customer_name: r.try_get("", "name")?,
+                buckets: Buckets([
+                    Amount::from_e4(r.try_get("", "b0")?),
+                    Amount::from_e4(r.try_get("", "b1")?),
+                    Amount::from_e4(r.try_get("", "b2")?),
+                    Amount::from_e4(r.try_get("", "b3")?),
+                    Amount::from_e4(r.try_get("", "b4")?),
+                ]),
+            })
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+        .map_err(Into::into)
+}
+
+/// The statement of [`aging_rows`] and its parameters.
+fn aging_sql(
+    backend: DbBackend,
+    legal_entity_id: i64,
+    as_of: NaiveDate,
+    back_dated: bool,
+) -> (String, Vec<Value>) {
+    let mut values: Vec<Value> = open_params(legal_entity_id, as_of);
+    let (le, asof) = (p(backend, 1), p(backend, 2));
+    // Each bucket's due-date range, from the one definition in the domain;
+    // each boundary date is bound once.
+    let mut bound = |date: NaiveDate| {
+        let at = values.iter().position(|v| *v == Value::from(date));
+        let n = at.unwrap_or_else(|| {
+            values.push(date.into());
+            values.len() - 1
+        });
+        p(backend, n + 1)
+    };
+    let ranges: Vec<String> = Bucket::ALL
+        .iter()
+        .map(|b| {
+            let (from, before) = b.due_range(as_of);
+            let from = from.map(|d| format!("{{due}} >= {}", bound(d)));
+            let before = before.map(|d| format!("{{due}} < {}", bound(d)));
+            from.into_iter()
+                .chain(before)
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        })
+        .collect();
     // Summed (a pre-aggregated branch), or per row (`sum` false: a branch of
     // few rows, left to the outer GROUP BY).
     let cases = |due: &str, amount: &str, sum: bool| {
-        [
-            format!("{due} >= {cur}"),
-            format!("{due} >= {d30} AND {due} < {cur}"),
-            format!("{due} >= {d60} AND {due} < {d30}"),
-            format!("{due} >= {d90} AND {due} < {d60}"),
-            format!("{due} < {d90}"),
-        ]
-        .iter()
-        .enumerate()
-        .map(|(n, cond)| {
-            let case = format!("CASE WHEN {cond} THEN {amount} ELSE 0 END");
-            if sum {
-                format!("SUM({case}) AS b{n}")
-            } else {
-                format!("{case} AS b{n}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+        ranges
+            .iter()
+            .map(|range| range.replace("{due}", due))
+            .enumerate()
+            .map(|(n, cond)| {
+                let case = format!("CASE WHEN {cond} THEN {amount} ELSE 0 END");
+                if sum {
+                    format!("SUM({case}) AS b{n}")
+                } else {
+                    format!("{case} AS b{n}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let buckets = |due: &str, amount: &str| cases(due, amount, true);
     let back = BackDated::new(backend, back_dated);
@@ -281,25 +255,7 @@ pub async fn aging_rows(
         outstanding = buckets("i.due_date", "i.total_e4 - i.amount_paid_e4"),
         late = buckets("p.invoice_due_date", "p.amount_e4"),
     );
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(AgingRow {
-                customer_id: r.try_get("", "customer_id")?,
-                customer_name: r.try_get("", "name")?,
-                buckets: Buckets {
-                    current: r.try_get("", "b0")?,
-                    days_1_30: r.try_get("", "b1")?,
-                    days_31_60: r.try_get("", "b2")?,
-                    days_61_90: r.try_get("", "b3")?,
-                    over_90: r.try_get("", "b4")?,
-                },
-            })
-        })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
-        .map_err(Into::into)
+    (sql, values)
 }
 
 /// Open invoices as of the date for some customers, at most `per_customer`
@@ -337,9 +293,45 @@ pub async fn open_invoices(
                 invoice_id: r.try_get("", "invoice_id")?,
                 customer_id: r.try_get("", "customer_id")?,
                 due_date: r.try_get("", "due_date")?,
-                amount_due_e4: r.try_get("", "due")?,
+                amount_due: Amount::from_e4(r.try_get("", "due")?),
             })
         })
         .collect::<Result<Vec<_>, sea_orm::DbErr>>()
         .map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use entity::status::InvoiceStatus;
+    use sea_orm::ActiveEnum;
+
+    /// The statuses the SQL names as literals (literals, not parameters, so
+    /// the planners match the partial indexes).
+    fn status_literals(sql: &str) -> Vec<String> {
+        sql.split('\'')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_status_the_aging_sql_names_is_a_stored_invoice_status() {
+        let as_of = NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            for back_dated in [false, true] {
+                let (rows, _) = aging_sql(backend, 1, as_of, back_dated);
+                let open = open_invoices_sql(backend, back_dated);
+                let literals = [status_literals(&rows), status_literals(&open)].concat();
+                assert!(literals.len() >= 2, "the SQL names statuses: {literals:?}");
+                for literal in literals {
+                    assert!(
+                        InvoiceStatus::try_from_value(&literal).is_ok(),
+                        "{literal:?} in the aging SQL is not an invoice status"
+                    );
+                }
+            }
+        }
+    }
 }

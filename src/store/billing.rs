@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use entity::status::ContractStatus;
 use entity::{billing_run, contract, invoice};
 use sea_orm::Condition;
 use sea_orm::{
@@ -13,12 +14,14 @@ use sea_orm::{
 
 use super::{scoped, StoreResult};
 use crate::domain::access::Principal;
+pub use crate::domain::billing::ContractAdvance;
 
-pub use super::lease::{COMPLETED, FAILED, QUEUED, RUNNING};
+pub use super::lease::RunStatus;
+pub use entity::status::TriggerSource;
 
 pub struct NewRun {
     pub legal_entity_id: i64,
-    pub trigger_source: &'static str,
+    pub trigger_source: TriggerSource,
     pub triggered_by: String,
     pub as_of: NaiveDate,
     pub dry_run: bool,
@@ -44,8 +47,8 @@ pub async fn insert_run(
         legal_entity_id: Set(new.legal_entity_id),
         seq: Set(seq),
         run_number: Set(crate::domain::billing::run_number(seq)),
-        status: Set(QUEUED.into()),
-        trigger_source: Set(new.trigger_source.into()),
+        status: Set(RunStatus::Queued),
+        trigger_source: Set(new.trigger_source),
         triggered_by: Set(new.triggered_by),
         as_of: Set(new.as_of),
         dry_run: Set(new.dry_run),
@@ -81,7 +84,7 @@ pub async fn active_run(
 ) -> StoreResult<Option<billing_run::Model>> {
     Ok(billing_run::Entity::find()
         .filter(billing_run::Column::LegalEntityId.eq(legal_entity_id))
-        .filter(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
+        .filter(billing_run::Column::Status.is_in([RunStatus::Queued, RunStatus::Running]))
         .filter(billing_run::Column::DryRun.eq(false))
         .one(conn)
         .await?)
@@ -97,7 +100,7 @@ pub async fn active_or_updated_since(
     Ok(billing_run::Entity::find()
         .filter(
             Condition::any()
-                .add(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
+                .add(billing_run::Column::Status.is_in([RunStatus::Queued, RunStatus::Running]))
                 .add(billing_run::Column::UpdatedAt.gte(since)),
         )
         .order_by_asc(billing_run::Column::Id)
@@ -110,7 +113,7 @@ pub async fn active_or_updated_since(
 /// later is picked up by the next look.
 pub async fn orphaned_runs(conn: &impl ConnectionTrait) -> StoreResult<Vec<billing_run::Model>> {
     Ok(billing_run::Entity::find()
-        .filter(billing_run::Column::Status.is_in([QUEUED, RUNNING]))
+        .filter(billing_run::Column::Status.is_in([RunStatus::Queued, RunStatus::Running]))
         .filter(super::lease::lapsed(conn.get_database_backend()))
         .order_by_asc(billing_run::Column::Id)
         .all(conn)
@@ -180,7 +183,7 @@ pub async fn runs_page(
 fn due(legal_entity_id: i64, as_of: NaiveDate, after_id: i64) -> sea_orm::Select<contract::Entity> {
     contract::Entity::find()
         .filter(contract::Column::LegalEntityId.eq(legal_entity_id))
-        .filter(contract::Column::Status.eq("ACTIVE"))
+        .filter(contract::Column::Status.eq(ContractStatus::Active))
         .filter(contract::Column::NextBillingDate.lte(as_of))
         .filter(contract::Column::Id.gt(after_id))
 }
@@ -230,13 +233,6 @@ pub async fn billed_periods(
         .collect())
 }
 
-pub struct ContractAdvance {
-    pub id: i64,
-    pub next_period_index: i32,
-    pub next_billing_date: Option<NaiveDate>,
-    pub status: &'static str,
-}
-
 /// Moves contracts past the periods just billed, in one statement per
 /// batch: an UPDATE joined to a VALUES list (`column1`… are the VALUES
 /// column names on both PostgreSQL and SQLite ≥ 3.33).
@@ -254,7 +250,11 @@ pub async fn advance_contracts(
                 Value::from(u.id),
                 Value::from(u.next_period_index),
                 Value::from(u.next_billing_date),
-                Value::from(u.status),
+                Value::from(if u.next_billing_date.is_none() {
+                    ContractStatus::Ended
+                } else {
+                    ContractStatus::Active
+                }),
             ] {
                 values.push(v);
                 row.push(placeholder(backend, values.len()));

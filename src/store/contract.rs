@@ -1,6 +1,7 @@
 //! Contracts and their lines.
 
 use chrono::{NaiveDate, Utc};
+use entity::status::ContractStatus;
 use entity::{contract, contract_line};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -34,7 +35,7 @@ pub async fn insert(conn: &impl ConnectionTrait, new: NewContract) -> StoreResul
     let model = contract::ActiveModel {
         legal_entity_id: Set(new.legal_entity_id),
         customer_id: Set(new.customer_id),
-        status: Set("ACTIVE".to_string()),
+        status: Set(ContractStatus::Active),
         start_date: Set(new.start_date),
         end_date: Set(new.end_date),
         billing_interval: Set(new.interval.to_string()),

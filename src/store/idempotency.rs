@@ -1,7 +1,7 @@
 //! Idempotency keys: a unique (subject, key) row claimed before the work.
 
 use chrono::Utc;
-use entity::idempotency_key::{self, Column, Entity};
+use entity::idempotency_key::{self, Column, Entity, KeyStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
@@ -21,7 +21,7 @@ pub async fn insert_pending(
         idem_key: Set(key.to_string()),
         operation: Set(operation.to_string()),
         request_hash: Set(request_hash.to_string()),
-        status: Set("pending".into()),
+        status: Set(KeyStatus::Pending),
         result: Set(None),
         created_at: Set(Utc::now()),
         ..Default::default()
@@ -44,7 +44,7 @@ pub async fn find(
 /// Records the first request's result for replays.
 pub async fn complete(conn: &impl ConnectionTrait, id: i64, result: String) -> StoreResult<()> {
     Entity::update_many()
-        .col_expr(Column::Status, Expr::value("done"))
+        .col_expr(Column::Status, Expr::value(KeyStatus::Done))
         .col_expr(Column::Result, Expr::value(result))
         .filter(Column::Id.eq(id))
         .exec(conn)
@@ -67,7 +67,7 @@ pub async fn take_over_stale(
     let result = Entity::update_many()
         .col_expr(Column::CreatedAt, Expr::value(Utc::now()))
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq("pending"))
+        .filter(Column::Status.eq(KeyStatus::Pending))
         .filter(Column::CreatedAt.lt(stale))
         .exec(conn)
         .await?;

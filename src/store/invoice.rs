@@ -1,6 +1,7 @@
 //! Invoices and their lines.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use entity::status::InvoiceStatus;
 use entity::{invoice, invoice_line, payment};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -128,12 +129,12 @@ pub async fn mark_posted(
     on: NaiveDate,
 ) -> StoreResult<bool> {
     let result = invoice::Entity::update_many()
-        .col_expr(invoice::Column::Status, Expr::value("POSTED"))
+        .col_expr(invoice::Column::Status, Expr::value(InvoiceStatus::Posted))
         .col_expr(invoice::Column::Number, Expr::value(number))
         .col_expr(invoice::Column::PostedAt, Expr::value(at))
         .col_expr(invoice::Column::PostedOn, Expr::value(on))
         .filter(invoice::Column::Id.eq(id))
-        .filter(invoice::Column::Status.eq("DRAFT"))
+        .filter(invoice::Column::Status.eq(InvoiceStatus::Draft))
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
@@ -144,13 +145,13 @@ pub async fn mark_posted(
 pub async fn mark_void(
     conn: &impl ConnectionTrait,
     id: i64,
-    from_status: &str,
+    from_status: InvoiceStatus,
     reason: &str,
     at: DateTime<Utc>,
     on: NaiveDate,
 ) -> StoreResult<bool> {
     let result = invoice::Entity::update_many()
-        .col_expr(invoice::Column::Status, Expr::value("VOID"))
+        .col_expr(invoice::Column::Status, Expr::value(InvoiceStatus::Void))
         .col_expr(invoice::Column::VoidReason, Expr::value(reason))
         .col_expr(invoice::Column::VoidedAt, Expr::value(at))
         .col_expr(invoice::Column::VoidedOn, Expr::value(on))
@@ -174,12 +175,15 @@ pub async fn apply_payment(
         .col_expr(invoice::Column::AmountPaidE4, paid.clone())
         .col_expr(
             invoice::Column::Status,
-            Expr::case(paid.clone().eq(Expr::col(invoice::Column::TotalE4)), "PAID")
-                .finally(Expr::col(invoice::Column::Status))
-                .into(),
+            Expr::case(
+                paid.clone().eq(Expr::col(invoice::Column::TotalE4)),
+                InvoiceStatus::Paid,
+            )
+            .finally(Expr::col(invoice::Column::Status))
+            .into(),
         )
         .filter(invoice::Column::Id.eq(id))
-        .filter(invoice::Column::Status.eq("POSTED"))
+        .filter(invoice::Column::Status.eq(InvoiceStatus::Posted))
         .filter(paid.lte(Expr::col(invoice::Column::TotalE4)))
         .exec(conn)
         .await?;
@@ -191,7 +195,7 @@ pub async fn apply_payment(
 pub struct InvoiceFilter {
     pub legal_entity_id: Option<i64>,
     pub billing_run_id: Option<i64>,
-    pub status: Option<&'static str>,
+    pub status: Option<InvoiceStatus>,
     pub customer_id: Option<i64>,
     pub due_from: Option<chrono::NaiveDate>,
     pub due_to: Option<chrono::NaiveDate>,

@@ -17,11 +17,9 @@ use sea_orm::{
 use super::outbox::{announce, Wire};
 use super::StoreResult;
 
-pub const QUEUED: &str = "QUEUED";
-pub const RUNNING: &str = "RUNNING";
-pub const COMPLETED: &str = "COMPLETED";
-pub const FAILED: &str = "FAILED";
-const ACTIVE: [&str; 2] = [QUEUED, RUNNING];
+pub use entity::status::RunStatus;
+
+const ACTIVE: [RunStatus; 2] = [RunStatus::Queued, RunStatus::Running];
 
 /// Milliseconds since the epoch on the database's clock (the statement's
 /// own time on PostgreSQL, not the transaction's start).
@@ -119,7 +117,7 @@ pub async fn save(
 ) -> StoreResult<Option<billing_run::Model>> {
     let backend = conn.get_database_backend();
     run.updated_at = Some(Utc::now());
-    let finished = !ACTIVE.contains(&run.status.as_str());
+    let finished = run.status.is_finished();
     let mut active: billing_run::ActiveModel = run.clone().into();
     for column in [
         Column::Status,
@@ -162,7 +160,7 @@ pub async fn save(
 /// `StoreError::Conflict` when the entity has another active run.
 pub async fn retry(conn: &impl ConnectionTrait, id: i64) -> StoreResult<bool> {
     let update = billing_run::Entity::update_many()
-        .col_expr(Column::Status, Expr::value(QUEUED))
+        .col_expr(Column::Status, Expr::value(RunStatus::Queued))
         .col_expr(Column::Error, Expr::value(Option::<String>::None))
         .col_expr(
             Column::CompletedAt,
@@ -173,7 +171,7 @@ pub async fn retry(conn: &impl ConnectionTrait, id: i64) -> StoreResult<bool> {
         .col_expr(Column::LeaseExpiresMs, Expr::value(Option::<i64>::None))
         .col_expr(Column::UpdatedAt, Expr::value(Some(Utc::now())))
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq(FAILED))
+        .filter(Column::Status.eq(RunStatus::Failed))
         .filter(Column::DryRun.eq(false));
     matched(conn, update).await
 }

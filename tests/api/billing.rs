@@ -480,7 +480,11 @@ async fn paused_and_cancelled_contracts_are_not_billed() {
     let starts = ["2026-11-01"; 3];
     let (e, ids) = entity_with_contracts(&app, "PC1", &starts).await;
     for (id, status) in [(&ids[1], "PAUSED"), (&ids[2], "CANCELLED")] {
-        edit_contract(&app, id, |c| c.status = Set(status.into())).await;
+        edit_contract(&app, id, |c| {
+            c.status = Set(sea_orm::ActiveEnum::try_from_value(&status.to_string())
+                .expect("a contract status"))
+        })
+        .await;
     }
     let r = run(&app, &e, "2026-11-27").await;
     assert_eq!(

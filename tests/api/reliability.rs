@@ -218,7 +218,7 @@ async fn an_all_entities_job_starts_the_free_entities_and_records_a_conflict_for
     let txn = billrun::store::begin_write(&app.db).await.expect("begin");
     let new = billrun::store::billing::NewRun {
         legal_entity_id: busy,
-        trigger_source: "MANUAL",
+        trigger_source: entity::status::TriggerSource::Manual,
         triggered_by: "test-user".into(),
         as_of: "2026-11-27".parse().expect("date"),
         dry_run: false,

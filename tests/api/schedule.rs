@@ -111,9 +111,9 @@ async fn weekly_monday_job_fires_once_per_week_across_the_october_dst_change() {
         "asOf is the fire date in the job's timezone"
     );
     for run in &runs {
-        assert_eq!(run.trigger_source, "SCHEDULED");
+        assert_eq!(run.trigger_source, entity::status::TriggerSource::Scheduled);
         assert_eq!(run.triggered_by, format!("system:scheduler:{job}"));
-        assert_eq!(run.status, "COMPLETED");
+        assert_eq!(run.status, entity::status::RunStatus::Completed);
     }
     let data = app
         .data(
@@ -241,7 +241,7 @@ async fn an_active_run_makes_the_firing_record_a_conflict_not_an_error() {
         &txn,
         billrun::store::billing::NewRun {
             legal_entity_id: entity,
-            trigger_source: "MANUAL",
+            trigger_source: entity::status::TriggerSource::Manual,
             triggered_by: "someone".into(),
             as_of: utc(2026, 10, 19, 0, 0).date_naive(),
             dry_run: false,

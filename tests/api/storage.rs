@@ -2,7 +2,7 @@
 //! scaled integers round-trip exactly, and sums computed by the database are
 //! exact too (DESIGN.md, Money).
 
-use billrun::domain::money::{from_scaled, to_scaled, AMOUNT_SCALE};
+use billrun::domain::amount::Amount;
 use chrono::{NaiveDate, Utc};
 use entity::{customer, invoice, legal_entity};
 use rust_decimal::Decimal;
@@ -20,12 +20,14 @@ async fn insert_invoice(
     customer: i64,
     total: Decimal,
 ) -> i64 {
-    let raw = to_scaled(total, AMOUNT_SCALE).expect("fits the storage scale");
+    let raw = Amount::from_decimal(total)
+        .expect("fits the storage scale")
+        .e4();
     let day = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
     invoice::ActiveModel {
         legal_entity_id: Set(entity),
         customer_id: Set(customer),
-        status: Set("POSTED".into()),
+        status: Set(entity::status::InvoiceStatus::Posted),
         period_start: Set(day),
         period_end: Set(day),
         issue_date: Set(day),
@@ -93,7 +95,7 @@ async fn amounts_a_double_cannot_hold_round_trip_exactly_and_sum_exactly() {
             .expect("read")
             .expect("row");
         assert_eq!(
-            from_scaled(back.total_e4, AMOUNT_SCALE),
+            Amount::from_e4(back.total_e4).to_decimal(),
             dec(value),
             "Money: {value} must round-trip exactly"
         );
@@ -116,7 +118,7 @@ async fn amounts_a_double_cannot_hold_round_trip_exactly_and_sum_exactly() {
         .expect("one row");
     let sum: i64 = row.try_get("", "s").expect("sum column");
     assert_eq!(
-        from_scaled(sum, AMOUNT_SCALE),
+        Amount::from_e4(sum).to_decimal(),
         dec("0.30"),
         "Money: database sums are exact"
     );

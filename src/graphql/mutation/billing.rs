@@ -11,8 +11,8 @@ use crate::graphql::types::agent::{
 };
 use crate::graphql::types::billing::{BillingRun, Invoice};
 use crate::graphql::types::parse_id;
-use crate::service::billing::{self, TriggerSource};
-use crate::service::{agent, ar, invoices, runs, Ctx, ServiceError};
+use crate::service::billing;
+use crate::service::{agent, invoices, payments, runs, Ctx, ServiceError};
 
 #[derive(InputObject)]
 pub struct TriggerBillingRunInput {
@@ -64,7 +64,7 @@ impl BillingMutation {
             None => None,
             Some(id) => Some(parse_id(id).ok_or(ServiceError::NotFound("legal entity"))?),
         };
-        let source = TriggerSource::requested_by(principal);
+        let source = billing::source_of(principal);
         let service = ctx.data::<Ctx>()?;
         let work = billing::trigger(
             service,
@@ -82,13 +82,8 @@ impl BillingMutation {
             idempotency_key,
             "triggerBillingRun",
             work,
-            |o| serde_json::json!(o.runs.iter().map(|r| r.id).collect::<Vec<_>>()).to_string(),
-            |ids| async move {
-                let ids: Vec<i64> = serde_json::from_str(&ids).map_err(|e| {
-                    ServiceError::Internal(anyhow::anyhow!(
-                        "stored idempotent result unreadable: {e}"
-                    ))
-                })?;
+            |o| o.runs.iter().map(|r| r.id).collect::<Vec<i64>>(),
+            |ids: Vec<i64>| async move {
                 Ok(billing::TriggerOutcome {
                     runs: runs::runs_by_ids(service, principal, &ids).await?,
                     previews: Vec::new(),
@@ -150,7 +145,7 @@ impl BillingMutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<Invoice> {
         let invoice_id = parse_id(&input.invoice_id).ok_or(ServiceError::NotFound("invoice"))?;
-        let input = ar::RecordPayment {
+        let input = payments::RecordPayment {
             invoice_id,
             amount: input.amount.0,
             received_on: input.received_on.0,
@@ -161,14 +156,9 @@ impl BillingMutation {
             ctx,
             idempotency_key,
             "recordPayment",
-            ar::record_payment(service, caller, input),
-            |i| i.id.to_string(),
-            |id| async move {
-                let id = id.parse::<i64>().map_err(|e| {
-                    ServiceError::Internal(anyhow::anyhow!(
-                        "stored idempotent result unreadable: {e}"
-                    ))
-                })?;
+            payments::record_payment(service, caller, input),
+            |i| i.id,
+            |id: i64| async move {
                 invoices::invoice(service, caller, id)
                     .await?
                     .ok_or_else(|| ServiceError::NotFound("invoice").into())
@@ -195,7 +185,7 @@ impl BillingMutation {
             auto_post_invoices: input.auto_post_invoices,
             emit_delivery_events: input.emit_delivery_events,
             emit_payment_events: input.emit_payment_events,
-            notification_level: input.notification_level.map(NotificationLevel::code),
+            notification_level: input.notification_level.map(Into::into),
             default_billing_entity_id,
         };
         Ok(BillingAgentConfig(

@@ -164,9 +164,8 @@ impl SetupMutation {
             idempotency_key,
             "createContract",
             contracts::create_contract(service, caller, input),
-            |c| c.id.to_string(),
-            |id| async move {
-                let id = id.parse::<i64>().unwrap_or_default();
+            |c| c.id,
+            |id: i64| async move {
                 contracts::contract(service, caller, id)
                     .await?
                     .ok_or_else(|| ServiceError::NotFound("contract").into())

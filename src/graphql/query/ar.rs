@@ -68,7 +68,7 @@ impl ArQuery {
         };
         let q = ar::InvoiceQuery {
             legal_entity_id: entity,
-            status: status.map(InvoiceStatus::code),
+            status: status.map(Into::into),
             customer_id,
             due_from: due_from.map(|d| d.0),
             due_to: due_to.map(|d| d.0),

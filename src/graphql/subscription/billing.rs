@@ -35,7 +35,7 @@ struct Watch {
 }
 
 fn finished(run: &billing_run::Model) -> bool {
-    run.status == "COMPLETED" || run.status == "FAILED"
+    run.status.is_finished()
 }
 
 impl Watch {

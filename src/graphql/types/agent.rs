@@ -9,25 +9,15 @@ use super::contract::Contract;
 use super::id;
 use super::setup::Customer;
 use crate::domain::currency::minor_units_of;
-use crate::graphql::scalars::{money_at, Date, Dec};
-use crate::service::agent::{NOTIFY_ALL, NOTIFY_FAILURES, NOTIFY_NONE};
+use crate::graphql::scalars::{decimal_at, Date, Dec};
 use crate::service::billing::PreviewInvoice;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::status::NotificationLevel")]
 pub enum NotificationLevel {
     All,
     FailuresOnly,
     None,
-}
-
-impl NotificationLevel {
-    pub fn code(self) -> &'static str {
-        match self {
-            NotificationLevel::All => NOTIFY_ALL,
-            NotificationLevel::FailuresOnly => NOTIFY_FAILURES,
-            NotificationLevel::None => NOTIFY_NONE,
-        }
-    }
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +40,7 @@ impl BillingAgentConfig {
         self.0.emit_payment_events
     }
     async fn notification_level(&self) -> NotificationLevel {
-        match self.0.notification_level.as_str() {
-            NOTIFY_FAILURES => NotificationLevel::FailuresOnly,
-            NOTIFY_NONE => NotificationLevel::None,
-            _ => NotificationLevel::All,
-        }
+        self.0.notification_level.into()
     }
     async fn default_billing_entity_id(&self) -> Option<ID> {
         self.0.default_billing_entity_id.map(id)
@@ -123,7 +109,7 @@ impl InvoicePreview {
         minor_units_of(&self.0.currency)
     }
     fn money(&self, value: rust_decimal::Decimal) -> Dec {
-        money_at(value, self.minor())
+        decimal_at(value, self.minor())
     }
 }
 

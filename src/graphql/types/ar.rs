@@ -1,13 +1,14 @@
 //! The AR aging report.
 
 use async_graphql::{Context, Object, SimpleObject};
-use entity::invoice;
 
 use super::billing::{load_customer, Invoice};
 use super::setup::{Customer, LegalEntity};
-use crate::graphql::scalars::{amount, Date, Dec};
-use crate::service::ar::{bucket, AgingReport};
-use crate::store::aging::{Buckets, OpenInvoice};
+use crate::domain::aging::{Bucket, Buckets};
+use crate::domain::amount::Amount;
+use crate::graphql::scalars::{money_at, Date, Dec};
+use crate::service::ar::{AgingInvoice, AgingReport};
+use crate::service::ServiceError;
 
 #[derive(SimpleObject)]
 pub struct AgingBuckets {
@@ -24,41 +25,41 @@ pub struct AgingBuckets {
 }
 
 impl AgingBuckets {
-    fn new(b: &Buckets, minor: u32) -> Self {
+    fn new(b: &Buckets, total: Amount, minor: u32) -> Self {
+        let at = |bucket| money_at(b.get(bucket), minor);
         AgingBuckets {
-            current: amount(b.current, minor),
-            days_1_to_30: amount(b.days_1_30, minor),
-            days_31_to_60: amount(b.days_31_60, minor),
-            days_61_to_90: amount(b.days_61_90, minor),
-            over90: amount(b.over_90, minor),
-            total: amount(b.total(), minor),
+            current: at(Bucket::Current),
+            days_1_to_30: at(Bucket::Days1To30),
+            days_31_to_60: at(Bucket::Days31To60),
+            days_61_to_90: at(Bucket::Days61To90),
+            over90: at(Bucket::Over90),
+            total: money_at(total, minor),
         }
     }
 }
 
 pub struct ArAgingInvoice {
-    invoice: invoice::Model,
-    days_past_due: i64,
-    bucket: &'static str,
-    amount_due_e4: i64,
+    open: AgingInvoice,
     minor: u32,
 }
 
 #[Object]
 impl ArAgingInvoice {
     async fn invoice(&self) -> Invoice {
-        Invoice(self.invoice.clone())
+        Invoice(self.open.invoice.clone())
     }
-    async fn days_past_due(&self) -> i32 {
-        i32::try_from(self.days_past_due).unwrap_or(i32::MAX)
+    async fn days_past_due(&self) -> async_graphql::Result<i32> {
+        i32::try_from(self.open.days_past_due).map_err(|_| {
+            ServiceError::Internal(anyhow::anyhow!("days past due out of range")).into()
+        })
     }
     /// "current" | "1-30" | "31-60" | "61-90" | "90+"
     async fn bucket(&self) -> &str {
-        self.bucket
+        self.open.bucket.label()
     }
     /// What was due on this invoice as of the report's date.
     async fn amount_due(&self) -> Dec {
-        amount(self.amount_due_e4, self.minor)
+        money_at(self.open.amount_due, self.minor)
     }
 }
 
@@ -88,29 +89,22 @@ pub struct ArAgingReport {
 }
 
 impl ArAgingReport {
-    pub fn new(report: AgingReport, open: Vec<(OpenInvoice, invoice::Model)>) -> Self {
+    pub fn new(report: AgingReport, open: Vec<AgingInvoice>) -> Self {
         let minor = report.minor_units;
         let mut by_customer: std::collections::HashMap<i64, Vec<ArAgingInvoice>> =
             Default::default();
-        for (o, model) in open {
-            let (days, label) = bucket(report.as_of, o.due_date);
+        for open in open {
             by_customer
-                .entry(o.customer_id)
+                .entry(open.invoice.customer_id)
                 .or_default()
-                .push(ArAgingInvoice {
-                    invoice: model,
-                    days_past_due: days,
-                    bucket: label,
-                    amount_due_e4: o.amount_due_e4,
-                    minor,
-                });
+                .push(ArAgingInvoice { open, minor });
         }
         let rows = report
             .rows
             .iter()
             .map(|r| ArAgingRow {
                 customer_id: r.customer_id,
-                buckets: AgingBuckets::new(&r.buckets, minor),
+                buckets: AgingBuckets::new(&r.buckets, r.total, minor),
                 invoices: by_customer.remove(&r.customer_id).unwrap_or_default(),
             })
             .collect();
@@ -134,6 +128,10 @@ impl ArAgingReport {
         &self.rows
     }
     async fn totals(&self) -> AgingBuckets {
-        AgingBuckets::new(&self.report.totals, self.report.minor_units)
+        AgingBuckets::new(
+            &self.report.totals,
+            self.report.total,
+            self.report.minor_units,
+        )
     }
 }

@@ -8,17 +8,18 @@ use entity::{audit_event, billing_run, invoice, invoice_line};
 use super::contract::Contract;
 use super::id;
 use super::setup::{Customer, LegalEntity};
+use crate::domain::amount::{Amount, Price, Quantity, Rate};
 use crate::domain::billing::DraftLine;
 use crate::domain::currency::minor_units_of;
-use crate::domain::money::{from_scaled, AMOUNT_SCALE, QTY_SCALE};
 use crate::graphql::guard::principal;
 use crate::graphql::loaders::{
     loader_error, ContractId, CustomerId, InvoiceLinesOf, LegalEntityId, Loaders, RunId,
 };
-use crate::graphql::scalars::{amount, money_at, Date, Dec};
+use crate::graphql::scalars::{decimal_at, money_at, Date, Dec};
 use crate::service::{runs, Ctx, ServiceError};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::status::RunStatus")]
 pub enum BillingRunStatus {
     Queued,
     Running,
@@ -27,6 +28,7 @@ pub enum BillingRunStatus {
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::status::TriggerSource")]
 pub enum TriggerSource {
     Manual,
     Scheduled,
@@ -34,22 +36,12 @@ pub enum TriggerSource {
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::status::InvoiceStatus")]
 pub enum InvoiceStatus {
     Draft,
     Posted,
     Paid,
     Void,
-}
-
-impl InvoiceStatus {
-    pub fn code(self) -> &'static str {
-        match self {
-            InvoiceStatus::Draft => "DRAFT",
-            InvoiceStatus::Posted => "POSTED",
-            InvoiceStatus::Paid => "PAID",
-            InvoiceStatus::Void => "VOID",
-        }
-    }
 }
 
 pub(crate) async fn load_entity(ctx: &Context<'_>, id: i64) -> async_graphql::Result<LegalEntity> {
@@ -108,19 +100,10 @@ impl BillingRun {
         load_entity(ctx, self.0.legal_entity_id).await
     }
     async fn status(&self) -> BillingRunStatus {
-        match self.0.status.as_str() {
-            "QUEUED" => BillingRunStatus::Queued,
-            "RUNNING" => BillingRunStatus::Running,
-            "COMPLETED" => BillingRunStatus::Completed,
-            _ => BillingRunStatus::Failed,
-        }
+        self.0.status.into()
     }
     async fn trigger(&self) -> TriggerSource {
-        match self.0.trigger_source.as_str() {
-            "SCHEDULED" => TriggerSource::Scheduled,
-            "API" => TriggerSource::Api,
-            _ => TriggerSource::Manual,
-        }
+        self.0.trigger_source.into()
     }
     async fn triggered_by(&self) -> &str {
         &self.0.triggered_by
@@ -153,8 +136,8 @@ impl BillingRun {
     }
     async fn invoice_total(&self, ctx: &Context<'_>) -> async_graphql::Result<Dec> {
         let entity = load_entity(ctx, self.0.legal_entity_id).await?;
-        Ok(amount(
-            self.0.invoice_total_e4,
+        Ok(money_at(
+            Amount::from_e4(self.0.invoice_total_e4),
             minor_units_of(&entity.0.currency),
         ))
     }
@@ -207,8 +190,8 @@ impl BillingRun {
 pub struct Invoice(pub invoice::Model);
 
 impl Invoice {
-    fn money(&self, raw: i64) -> Dec {
-        amount(raw, minor_units_of(&self.0.currency))
+    fn money(&self, raw_e4: i64) -> Dec {
+        money_at(Amount::from_e4(raw_e4), minor_units_of(&self.0.currency))
     }
 }
 
@@ -222,12 +205,7 @@ impl Invoice {
         self.0.number.as_deref()
     }
     async fn status(&self) -> InvoiceStatus {
-        match self.0.status.as_str() {
-            "DRAFT" => InvoiceStatus::Draft,
-            "PAID" => InvoiceStatus::Paid,
-            "VOID" => InvoiceStatus::Void,
-            _ => InvoiceStatus::Posted,
-        }
+        self.0.status.into()
     }
     async fn customer(&self, ctx: &Context<'_>) -> async_graphql::Result<Customer> {
         load_customer(ctx, self.0.customer_id).await
@@ -275,7 +253,7 @@ impl Invoice {
     }
     async fn amount_due(&self) -> Dec {
         self.money(crate::domain::billing::amount_due_e4(
-            &self.0.status,
+            self.0.status == entity::status::InvoiceStatus::Void,
             self.0.total_e4,
             self.0.amount_paid_e4,
         ))
@@ -313,12 +291,12 @@ impl InvoiceLine {
     pub fn stored(l: &invoice_line::Model, minor: u32) -> Self {
         InvoiceLine {
             description: l.description.clone(),
-            quantity: Dec(from_scaled(l.quantity_e6, QTY_SCALE).normalize()),
-            unit_price: Dec(from_scaled(l.unit_price_e6, QTY_SCALE).normalize()),
-            net_amount: money_at(from_scaled(l.net_e4, AMOUNT_SCALE), minor),
-            tax_rate: Dec(from_scaled(l.tax_rate_e6, QTY_SCALE).normalize()),
-            tax_amount: money_at(from_scaled(l.tax_e4, AMOUNT_SCALE), minor),
-            total_amount: money_at(from_scaled(l.total_e4, AMOUNT_SCALE), minor),
+            quantity: Quantity::from_e6(l.quantity_e6).into(),
+            unit_price: Price::from_e6(l.unit_price_e6).into(),
+            net_amount: money_at(Amount::from_e4(l.net_e4), minor),
+            tax_rate: Rate::from_e6(l.tax_rate_e6).into(),
+            tax_amount: money_at(Amount::from_e4(l.tax_e4), minor),
+            total_amount: money_at(Amount::from_e4(l.total_e4), minor),
         }
     }
 
@@ -327,10 +305,10 @@ impl InvoiceLine {
             description: l.description.clone(),
             quantity: Dec(l.quantity.normalize()),
             unit_price: Dec(l.unit_price.normalize()),
-            net_amount: money_at(l.net, minor),
+            net_amount: decimal_at(l.net, minor),
             tax_rate: Dec(l.tax_rate.normalize()),
-            tax_amount: money_at(l.tax, minor),
-            total_amount: money_at(l.total, minor),
+            tax_amount: decimal_at(l.tax, minor),
+            total_amount: decimal_at(l.total, minor),
         }
     }
 }

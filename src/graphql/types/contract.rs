@@ -5,9 +5,10 @@ use entity::{contract, contract_line};
 
 use super::id;
 use super::setup::{Customer, TaxCode};
+use crate::domain::amount::{Price, Quantity};
 use crate::domain::schedule;
 use crate::graphql::loaders::{loader_error, CustomerId, LinesOf, Loaders, TaxCodeId};
-use crate::graphql::scalars::{quantity, Date, Dec};
+use crate::graphql::scalars::{Date, Dec};
 use crate::service::ServiceError;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,7 @@ impl From<BillingTiming> for schedule::Timing {
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::status::ContractStatus")]
 pub enum ContractStatus {
     Active,
     Paused,
@@ -77,18 +79,8 @@ impl Contract {
             .map(Customer)
             .ok_or_else(|| ServiceError::NotFound("customer").into())
     }
-    async fn status(&self) -> async_graphql::Result<ContractStatus> {
-        use ContractStatus::*;
-        stored(
-            "status",
-            &self.0.status,
-            &[
-                ("ACTIVE", Active),
-                ("PAUSED", Paused),
-                ("CANCELLED", Cancelled),
-                ("ENDED", Ended),
-            ],
-        )
+    async fn status(&self) -> ContractStatus {
+        self.0.status.into()
     }
     async fn start_date(&self) -> Date {
         Date(self.0.start_date)
@@ -146,10 +138,10 @@ impl ContractLine {
         &self.0.description
     }
     async fn quantity(&self) -> Dec {
-        quantity(self.0.quantity_e6)
+        Quantity::from_e6(self.0.quantity_e6).into()
     }
     async fn unit_price(&self) -> Dec {
-        quantity(self.0.unit_price_e6)
+        Price::from_e6(self.0.unit_price_e6).into()
     }
     async fn tax_code(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TaxCode>> {
         let Some(tax_id) = self.0.tax_code_id else {

@@ -4,8 +4,9 @@ use async_graphql::{Context, Object, ID};
 use entity::{customer, legal_entity, tax_code};
 
 use super::id;
+use crate::domain::amount::Rate;
 use crate::graphql::loaders::{loader_error, LegalEntityId, Loaders};
-use crate::graphql::scalars::{quantity, Dec};
+use crate::graphql::scalars::Dec;
 use crate::service::ServiceError;
 
 pub struct LegalEntity(pub legal_entity::Model);
@@ -74,6 +75,6 @@ impl TaxCode {
     }
     /// Percent, e.g. "19.45".
     async fn rate(&self) -> Dec {
-        quantity(self.0.rate_e6)
+        Rate::from_e6(self.0.rate_e6).into()
     }
 }

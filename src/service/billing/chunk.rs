@@ -7,23 +7,22 @@
 use std::collections::HashMap;
 
 use chrono::{Datelike, Duration, Utc};
+use entity::status::InvoiceStatus;
 use entity::{billing_agent_config, billing_run, customer, invoice, invoice_line, legal_entity};
 use sea_orm::{ConnectionTrait, Set};
 use serde_json::json;
 
 use super::plan::{plan_chunk, ChunkInput, ChunkPlan};
 use crate::domain::access::Principal;
+use crate::domain::amount::{Amount, Rate};
 use crate::domain::billing::invoice_number;
 use crate::domain::currency::Currency;
-use crate::domain::money::{from_scaled, to_scaled, AMOUNT_SCALE, QTY_SCALE};
 use crate::service::agent;
+use crate::service::posting::posting_events;
 use crate::service::{Ctx, ServiceError, ServiceResult};
 use crate::store::billing as runs;
 use crate::store::outbox::{self, NewAudit, NewEvent};
 use crate::store::{self, contract, invoice as invoices, party};
-
-pub const DELIVERY_REQUESTED: &str = "invoice.delivery_requested";
-pub const COLLECTION_REQUESTED: &str = "payment.collection_requested";
 
 /// Everything a chunk needs besides its contracts.
 pub(super) struct RunEnv {
@@ -68,7 +67,7 @@ pub(super) async fn plan_for(
     let rates = party::find_tax_codes(conn, &system, &tax_ids)
         .await?
         .into_iter()
-        .map(|t| (t.id, from_scaled(t.rate_e6, QTY_SCALE)))
+        .map(|t| (t.id, Rate::from_e6(t.rate_e6).to_decimal()))
         .collect();
     let customer_ids: Vec<i64> = contracts.iter().map(|c| c.customer_id).collect();
     let customers = party::find_customers(conn, &system, &customer_ids)
@@ -102,96 +101,10 @@ pub(super) async fn write_chunk(
     let clock = std::time::Instant::now();
     let (plan, customers) = plan_for(txn, chunk, run.as_of, env.minor_units, max_invoices).await?;
     let planned_ms = clock.elapsed().as_millis();
-    let now = Utc::now();
-    let post = env.config.auto_post_invoices;
-    let year = run.as_of.year();
-    // Auto-posted invoices are posted as of their issue date (never later
-    // than today): back-dated aging counts them from that date.
-    let posted_on = run.as_of.min(super::entity_today(&env.entity));
-    let mut next_number = if post && !plan.invoices.is_empty() {
-        runs::allocate_numbers(txn, run.legal_entity_id, year, plan.invoices.len() as i64).await?
-    } else {
-        0
-    };
-    let mut rows = Vec::with_capacity(plan.invoices.len());
-    let mut chunk_total: i64 = 0;
-    for planned in &plan.invoices {
-        let customer = customers.get(&planned.customer_id).ok_or_else(|| {
-            ServiceError::Internal(anyhow::anyhow!("customer {} missing", planned.customer_id))
-        })?;
-        let d = &planned.draft;
-        let total = scaled(d.total)?;
-        chunk_total = chunk_total
-            .checked_add(total)
-            .ok_or_else(|| overflow("run total"))?;
-        let number = post.then(|| {
-            let n = invoice_number(&env.entity.code, year, next_number);
-            next_number += 1;
-            n
-        });
-        rows.push(invoice::ActiveModel {
-            legal_entity_id: Set(run.legal_entity_id),
-            customer_id: Set(customer.id),
-            contract_id: Set(Some(planned.contract_id)),
-            billing_run_id: Set(Some(run.id)),
-            number: Set(number),
-            status: Set(if post { "POSTED" } else { "DRAFT" }.into()),
-            period_start: Set(d.period_start),
-            period_end: Set(d.period_end),
-            issue_date: Set(run.as_of),
-            due_date: Set(run.as_of + Duration::days(i64::from(customer.payment_terms_days))),
-            currency: Set(env.entity.currency.clone()),
-            subtotal_e4: Set(scaled(d.subtotal)?),
-            tax_total_e4: Set(scaled(d.tax_total)?),
-            total_e4: Set(total),
-            amount_paid_e4: Set(0),
-            posted_at: Set(post.then_some(now)),
-            posted_on: Set(post.then_some(posted_on)),
-            voided_at: Set(None),
-            void_reason: Set(None),
-            created_at: Set(now),
-            ..Default::default()
-        });
-    }
+    let rows = invoice_rows(txn, &run, env, &plan, &customers).await?;
     let inserted = invoices::insert_invoices(txn, rows).await?;
     let inserted_ms = clock.elapsed().as_millis();
-    let by_period: HashMap<(i64, chrono::NaiveDate), &invoice::Model> = inserted
-        .iter()
-        .filter_map(|i| i.contract_id.map(|c| ((c, i.period_start), i)))
-        .collect();
-    let mut line_rows = Vec::new();
-    let mut events = Vec::new();
-    for planned in &plan.invoices {
-        let Some(inv) = by_period.get(&(planned.contract_id, planned.draft.period_start)) else {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "inserted invoice not returned"
-            )));
-        };
-        for (i, l) in planned.draft.lines.iter().enumerate() {
-            line_rows.push(invoice_line::ActiveModel {
-                invoice_id: Set(inv.id),
-                line_no: Set(i32::try_from(i).unwrap_or(i32::MAX)),
-                description: Set(l.description.clone()),
-                quantity_e6: Set(
-                    to_scaled(l.quantity, QTY_SCALE).map_err(|_| overflow("quantity"))?
-                ),
-                unit_price_e6: Set(
-                    to_scaled(l.unit_price, QTY_SCALE).map_err(|_| overflow("price"))?
-                ),
-                net_e4: Set(scaled(l.net)?),
-                tax_rate_e6: Set(to_scaled(l.tax_rate, QTY_SCALE).map_err(|_| overflow("rate"))?),
-                tax_e4: Set(scaled(l.tax)?),
-                total_e4: Set(scaled(l.total)?),
-                ..Default::default()
-            });
-        }
-        if post {
-            if let Some(customer) = customers.get(&planned.customer_id) {
-                events.extend(posting_events(&env.config, customer, inv, env.minor_units));
-            }
-        }
-    }
-    invoices::insert_lines(txn, line_rows).await?;
+    let events = write_lines(txn, env, &plan, &customers, &inserted).await?;
     runs::advance_contracts(txn, &plan.advances).await?;
     let advanced_ms = clock.elapsed().as_millis();
     let event_count = events.len();
@@ -214,67 +127,143 @@ pub(super) async fn write_chunk(
         events_ms = clock.elapsed().as_millis(),
         "chunk written"
     );
-
-    let n = count_i32(inserted.len() as u64)?;
+    tally(&mut run, &plan)?;
     run.processed_count = add_count(run.processed_count, plan.finished as u64)?;
-    run.invoice_count = add_count(run.invoice_count, n as u64)?;
-    if post {
-        run.posted_count = add_count(run.posted_count, n as u64)?;
+    if env.config.auto_post_invoices {
+        run.posted_count = add_count(run.posted_count, plan.invoices.len() as u64)?;
     }
     run.event_count = add_count(run.event_count, event_count as u64)?;
-    run.skipped_count = add_count(run.skipped_count, plan.skipped.len() as u64)?;
-    run.invoice_total_e4 = run
-        .invoice_total_e4
+    run.last_contract_id = run.last_contract_id.max(plan.resume_after);
+    Ok(run)
+}
+
+/// The invoices of a plan as rows, numbered (when the agent auto-posts)
+/// from the entity's gapless sequence in this transaction.
+async fn invoice_rows(
+    txn: &impl ConnectionTrait,
+    run: &billing_run::Model,
+    env: &RunEnv,
+    plan: &ChunkPlan,
+    customers: &HashMap<i64, customer::Model>,
+) -> ServiceResult<Vec<invoice::ActiveModel>> {
+    let now = Utc::now();
+    let post = env.config.auto_post_invoices;
+    let year = run.as_of.year();
+    // Auto-posted invoices are posted as of their issue date (never later
+    // than today): back-dated aging counts them from that date.
+    let posted_on = run.as_of.min(crate::service::entity_today(&env.entity)?);
+    let mut next_number = if post && !plan.invoices.is_empty() {
+        runs::allocate_numbers(txn, run.legal_entity_id, year, plan.invoices.len() as i64).await?
+    } else {
+        0
+    };
+    let mut rows = Vec::with_capacity(plan.invoices.len());
+    for planned in &plan.invoices {
+        let customer = customers.get(&planned.customer_id).ok_or_else(|| {
+            ServiceError::Internal(anyhow::anyhow!("customer {} missing", planned.customer_id))
+        })?;
+        let (d, stored) = (&planned.draft, &planned.stored);
+        let number = post.then(|| {
+            let n = invoice_number(&env.entity.code, year, next_number);
+            next_number += 1;
+            n
+        });
+        rows.push(invoice::ActiveModel {
+            legal_entity_id: Set(run.legal_entity_id),
+            customer_id: Set(customer.id),
+            contract_id: Set(Some(planned.contract_id)),
+            billing_run_id: Set(Some(run.id)),
+            number: Set(number),
+            status: Set(if post {
+                InvoiceStatus::Posted
+            } else {
+                InvoiceStatus::Draft
+            }),
+            period_start: Set(d.period_start),
+            period_end: Set(d.period_end),
+            issue_date: Set(run.as_of),
+            due_date: Set(run.as_of + Duration::days(i64::from(customer.payment_terms_days))),
+            currency: Set(env.entity.currency.clone()),
+            subtotal_e4: Set(stored.subtotal.e4()),
+            tax_total_e4: Set(stored.tax_total.e4()),
+            total_e4: Set(stored.total.e4()),
+            amount_paid_e4: Set(0),
+            posted_at: Set(post.then_some(now)),
+            posted_on: Set(post.then_some(posted_on)),
+            voided_at: Set(None),
+            void_reason: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        });
+    }
+    Ok(rows)
+}
+
+/// Writes the lines of the inserted invoices and returns the outbox events
+/// their posting starts (written last by the caller).
+async fn write_lines(
+    txn: &impl ConnectionTrait,
+    env: &RunEnv,
+    plan: &ChunkPlan,
+    customers: &HashMap<i64, customer::Model>,
+    inserted: &[invoice::Model],
+) -> ServiceResult<Vec<NewEvent>> {
+    let by_period: HashMap<(i64, chrono::NaiveDate), &invoice::Model> = inserted
+        .iter()
+        .filter_map(|i| i.contract_id.map(|c| ((c, i.period_start), i)))
+        .collect();
+    let mut line_rows = Vec::new();
+    let mut events = Vec::new();
+    for planned in &plan.invoices {
+        let Some(inv) = by_period.get(&(planned.contract_id, planned.draft.period_start)) else {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "inserted invoice not returned"
+            )));
+        };
+        let drafts = planned.draft.lines.iter().zip(&planned.stored.lines);
+        for (line_no, (d, l)) in drafts.enumerate() {
+            line_rows.push(invoice_line::ActiveModel {
+                invoice_id: Set(inv.id),
+                line_no: Set(count_i32(line_no as u64)?),
+                description: Set(d.description.clone()),
+                quantity_e6: Set(l.quantity.e6()),
+                unit_price_e6: Set(l.unit_price.e6()),
+                net_e4: Set(l.net.e4()),
+                tax_rate_e6: Set(l.tax_rate.e6()),
+                tax_e4: Set(l.tax.e4()),
+                total_e4: Set(l.total.e4()),
+                ..Default::default()
+            });
+        }
+        if env.config.auto_post_invoices {
+            if let Some(customer) = customers.get(&planned.customer_id) {
+                events.extend(posting_events(&env.config, customer, inv, env.minor_units));
+            }
+        }
+    }
+    invoices::insert_lines(txn, line_rows).await?;
+    Ok(events)
+}
+
+/// Adds a plan's invoices, total, skipped contracts and periods to the
+/// run's progress. The real run and the dry run both count through here,
+/// so a dry run promises exactly the totals the real run would reach (and
+/// refuses the same overflow).
+pub(super) fn tally(run: &mut billing_run::Model, plan: &ChunkPlan) -> ServiceResult<()> {
+    let totals = plan.invoices.iter().map(|p| p.stored.total);
+    let chunk_total = Amount::sum(totals).map_err(|_| overflow("run total"))?;
+    run.invoice_total_e4 = Amount::from_e4(run.invoice_total_e4)
         .checked_add(chunk_total)
-        .ok_or_else(|| overflow("run total"))?;
+        .map_err(|_| overflow("run total"))?
+        .e4();
+    run.invoice_count = add_count(run.invoice_count, plan.invoices.len() as u64)?;
+    run.skipped_count = add_count(run.skipped_count, plan.skipped.len() as u64)?;
     for planned in &plan.invoices {
         let (s, e) = (planned.draft.period_start, planned.draft.period_end);
         run.period_start = Some(run.period_start.map_or(s, |p| p.min(s)));
         run.period_end = Some(run.period_end.map_or(e, |p| p.max(e)));
     }
-    run.last_contract_id = run.last_contract_id.max(plan.resume_after);
-    Ok(run)
-}
-
-/// The outbox events a posted invoice starts, per configuration and customer.
-pub fn posting_events(
-    config: &billing_agent_config::Model,
-    customer: &customer::Model,
-    inv: &invoice::Model,
-    minor_units: u32,
-) -> Vec<NewEvent> {
-    let mut total = from_scaled(inv.total_e4, AMOUNT_SCALE);
-    total.rescale(minor_units);
-    let base = json!({
-        "invoiceId": inv.id.to_string(),
-        "number": inv.number,
-        "customerId": customer.id.to_string(),
-        "total": total.to_string(),
-        "currency": inv.currency,
-        "dueDate": inv.due_date.to_string(),
-    });
-    let mut out = Vec::new();
-    if config.emit_delivery_events {
-        if let Some(email) = &customer.email {
-            let mut payload = base.clone();
-            payload["email"] = json!(email);
-            out.push(NewEvent {
-                event_type: DELIVERY_REQUESTED,
-                legal_entity_id: inv.legal_entity_id,
-                subject_id: inv.id.to_string(),
-                payload,
-            });
-        }
-    }
-    if config.emit_payment_events && customer.has_payment_method {
-        out.push(NewEvent {
-            event_type: COLLECTION_REQUESTED,
-            legal_entity_id: inv.legal_entity_id,
-            subject_id: inv.id.to_string(),
-            payload: base,
-        });
-    }
-    out
+    Ok(())
 }
 
 pub(super) async fn audit_run(
@@ -301,10 +290,6 @@ pub(super) async fn audit_run(
     )
     .await?;
     Ok(())
-}
-
-pub(super) fn scaled(value: rust_decimal::Decimal) -> ServiceResult<i64> {
-    to_scaled(value, AMOUNT_SCALE).map_err(|_| overflow("amount"))
 }
 
 pub(super) fn overflow(what: &str) -> ServiceError {

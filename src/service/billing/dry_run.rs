@@ -5,12 +5,12 @@
 use chrono::Utc;
 use entity::billing_run;
 
-use super::chunk::{add_count, count_i32, load_env, overflow, plan_for, scaled};
+use super::chunk::{add_count, count_i32, load_env, plan_for, tally};
 use super::trigger::{create_runs, Target, TriggerOutcome};
 use super::{PreviewInvoice, TriggerSource, MAX_PREVIEW};
 use crate::domain::access::Principal;
 use crate::service::{Ctx, ServiceError, ServiceResult};
-use crate::store::billing::{self as runs, COMPLETED, FAILED, RUNNING};
+use crate::store::billing::{self as runs, RunStatus};
 use crate::store::{self, lease};
 
 pub(super) async fn preview(
@@ -55,7 +55,7 @@ pub(super) async fn preview(
 
 /// Records a dry run FAILED (never left QUEUED), if `token` still holds it.
 pub(super) async fn fail(ctx: &Ctx, token: &str, mut run: billing_run::Model, message: String) {
-    run.status = FAILED.into();
+    run.status = RunStatus::Failed;
     run.error = Some(message);
     run.completed_at = Some(Utc::now());
     match lease::save(&ctx.db, run, token, ctx.lease_ms).await {
@@ -72,7 +72,7 @@ async fn compute(
 ) -> ServiceResult<(billing_run::Model, Vec<PreviewInvoice>)> {
     let env = load_env(ctx, &run).await?;
     let started = Utc::now();
-    run.status = RUNNING.into();
+    run.status = RunStatus::Running;
     run.started_at = Some(started);
     run.contract_count =
         count_i32(runs::count_due(&ctx.db, run.legal_entity_id, run.as_of, 0).await?)?;
@@ -92,17 +92,8 @@ async fn compute(
         let (plan, customers) =
             plan_for(&ctx.db, &chunk, run.as_of, env.minor_units, usize::MAX).await?;
         run.processed_count = add_count(run.processed_count, chunk.len() as u64)?;
-        run.skipped_count = add_count(run.skipped_count, plan.skipped.len() as u64)?;
+        tally(&mut run, &plan)?;
         for planned in plan.invoices {
-            // The real run's arithmetic: checked, never saturating.
-            run.invoice_total_e4 = run
-                .invoice_total_e4
-                .checked_add(scaled(planned.draft.total)?)
-                .ok_or_else(|| overflow("run total"))?;
-            run.invoice_count = add_count(run.invoice_count, 1)?;
-            let (s, e) = (planned.draft.period_start, planned.draft.period_end);
-            run.period_start = Some(run.period_start.map_or(s, |p| p.min(s)));
-            run.period_end = Some(run.period_end.map_or(e, |p| p.max(e)));
             if previews.len() < MAX_PREVIEW {
                 let terms = customers
                     .get(&planned.customer_id)
@@ -120,7 +111,7 @@ async fn compute(
         }
     }
     let now = Utc::now();
-    run.status = COMPLETED.into();
+    run.status = RunStatus::Completed;
     run.completed_at = Some(now);
     run.duration_ms = Some((now - started).num_milliseconds());
     if run.period_start.is_none() {

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::chunk::{audit_run, count_i32, load_env, write_chunk, RunEnv};
 use super::finish::finish;
 use crate::service::{Ctx, ServiceError, ServiceResult};
-use crate::store::billing::{self as runs, QUEUED, RUNNING};
+use crate::store::billing::{self as runs, RunStatus};
 use crate::store::{self, lease};
 
 /// Tries of one step before the run fails: with the backoff below, about
@@ -207,14 +207,14 @@ async fn start(ctx: &Ctx, token: &str, run_id: i64) -> ServiceResult<Option<bill
         txn.rollback().await?;
         return Ok(None);
     };
-    let fresh = run.status == QUEUED && run.started_at.is_none();
+    let fresh = run.status == RunStatus::Queued && run.started_at.is_none();
     if fresh {
         run.started_at = Some(Utc::now());
         run.contract_count =
             count_i32(runs::count_due(&txn, run.legal_entity_id, run.as_of, 0).await?)?;
     }
-    let resumed_from = run.status.clone();
-    run.status = RUNNING.into();
+    let resumed_from = run.status;
+    run.status = RunStatus::Running;
     let Some(run) = lease::save(&txn, run, token, ctx.lease_ms).await? else {
         txn.rollback().await?;
         return Ok(None);
@@ -227,7 +227,7 @@ async fn start(ctx: &Ctx, token: &str, run_id: i64) -> ServiceResult<Option<bill
     } else {
         let details = json!({
             "afterContractId": run.last_contract_id.to_string(),
-            "retried": resumed_from == QUEUED,
+            "retried": resumed_from == RunStatus::Queued,
         });
         audit_run(&txn, &run, "RUN_RESUMED", details).await?;
     }

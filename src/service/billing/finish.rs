@@ -8,15 +8,13 @@ use entity::billing_run;
 use serde_json::json;
 
 use super::chunk::{audit_run, RunEnv};
-use crate::domain::money::{from_scaled, AMOUNT_SCALE};
-use crate::service::agent::{self, NOTIFY_ALL, NOTIFY_FAILURES};
+use crate::domain::amount::Amount;
+use crate::domain::events::{BILLING_RUN_COMPLETED, BILLING_RUN_FAILED};
+use crate::service::agent::{self, NotificationLevel};
 use crate::service::{Ctx, ServiceResult};
-use crate::store::billing::{COMPLETED, FAILED};
+use crate::store::billing::RunStatus;
 use crate::store::outbox::{self, NewEvent};
 use crate::store::{self, journal, lease};
-
-pub const RUN_COMPLETED_EVENT: &str = "billing_run.completed";
-pub const RUN_FAILED_EVENT: &str = "billing_run.failed";
 
 /// `None` when this execution no longer holds the run (another finished
 /// or took it over): nothing is written.
@@ -30,7 +28,11 @@ pub(super) async fn finish(
     let txn = store::begin_write(&ctx.db).await?;
     let now = Utc::now();
     let failed = error.is_some();
-    run.status = if failed { FAILED } else { COMPLETED }.into();
+    run.status = if failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Completed
+    };
     run.error = error.clone();
     run.completed_at = Some(now);
     run.duration_ms = run.started_at.map(|s| (now - s).num_milliseconds());
@@ -46,15 +48,19 @@ pub(super) async fn finish(
     // currency is unknown: totals are then shown at storage scale.
     let (minor, currency) = match env {
         Some(e) => (e.minor_units, e.entity.currency.clone()),
-        None => (AMOUNT_SCALE, String::new()),
+        None => (Amount::SCALE, String::new()),
     };
-    let mut total = from_scaled(run.invoice_total_e4, AMOUNT_SCALE);
-    total.rescale(minor);
+    let total = Amount::from_e4(run.invoice_total_e4).at_minor_units(minor);
     let level = match env {
-        Some(e) => e.config.notification_level.clone(),
+        Some(e) => e.config.notification_level,
         None => agent::config(&txn).await?.notification_level,
     };
-    if level == NOTIFY_ALL || (level == NOTIFY_FAILURES && failed) {
+    let notifies = match level {
+        NotificationLevel::All => true,
+        NotificationLevel::FailuresOnly => failed,
+        NotificationLevel::None => false,
+    };
+    if notifies {
         let message = match &error {
             Some(e) => format!("Billing run {} failed: {e}", run.run_number),
             None => format!(
@@ -62,7 +68,14 @@ pub(super) async fn finish(
                 run.run_number, run.invoice_count, total, currency
             ),
         };
-        journal::notify(&txn, run.legal_entity_id, run.id, &level, message).await?;
+        journal::notify(
+            &txn,
+            run.legal_entity_id,
+            run.id,
+            &level.to_string(),
+            message,
+        )
+        .await?;
     }
     // Outbox and audit rows last (their positions are taken at the end).
     if !failed {
@@ -88,9 +101,9 @@ pub(super) async fn finish(
         "error": error,
     });
     let (action, event_type) = if failed {
-        ("RUN_FAILED", RUN_FAILED_EVENT)
+        ("RUN_FAILED", BILLING_RUN_FAILED)
     } else {
-        ("RUN_COMPLETED", RUN_COMPLETED_EVENT)
+        ("RUN_COMPLETED", BILLING_RUN_COMPLETED)
     };
     audit_run(&txn, &run, action, summary.clone()).await?;
     outbox::insert_events(

@@ -18,44 +18,26 @@ pub mod plan;
 mod resume;
 mod trigger;
 
-use chrono::{NaiveDate, Utc};
-use entity::legal_entity;
+use chrono::NaiveDate;
 
 use crate::domain::access::Principal;
 use crate::domain::billing::DraftInvoice;
 
-pub use chunk::{posting_events, COLLECTION_REQUESTED, DELIVERY_REQUESTED};
 pub use execute::{execute, MAX_ATTEMPTS};
-pub use finish::{RUN_COMPLETED_EVENT, RUN_FAILED_EVENT};
 pub use resume::{resume_every, resume_orphans, retry_run, run_resumer};
 pub use trigger::{
     create_runs, launch, targets, trigger, Busy, Target, TriggerInput, TriggerOutcome,
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TriggerSource {
-    Manual,
-    Scheduled,
-    Api,
-}
+pub use entity::status::TriggerSource;
 
-impl TriggerSource {
-    /// A trigger over the API: partners integrate by API; people press the
-    /// Run button.
-    pub fn requested_by(principal: &Principal) -> Self {
-        if principal.role == crate::domain::access::Role::Partner {
-            TriggerSource::Api
-        } else {
-            TriggerSource::Manual
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            TriggerSource::Manual => "MANUAL",
-            TriggerSource::Scheduled => "SCHEDULED",
-            TriggerSource::Api => "API",
-        }
+/// The source of a trigger over the API: partners integrate by API; people
+/// press the Run button.
+pub fn source_of(principal: &Principal) -> TriggerSource {
+    if principal.role == crate::domain::access::Role::Partner {
+        TriggerSource::Api
+    } else {
+        TriggerSource::Manual
     }
 }
 
@@ -73,11 +55,3 @@ pub struct PreviewInvoice {
 /// Dry runs return at most this many would-be invoices (the counts and
 /// totals on the run cover all of them).
 pub const MAX_PREVIEW: usize = 1000;
-
-/// Today in the legal entity's timezone.
-pub fn entity_today(entity: &legal_entity::Model) -> NaiveDate {
-    match entity.timezone.parse::<chrono_tz::Tz>() {
-        Ok(tz) => Utc::now().with_timezone(&tz).date_naive(),
-        Err(_) => Utc::now().date_naive(),
-    }
-}

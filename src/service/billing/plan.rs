@@ -8,16 +8,36 @@ use chrono::NaiveDate;
 use entity::{contract, contract_line};
 use rust_decimal::Decimal;
 
+use crate::domain::amount::{Amount, Price, Quantity, Rate};
+use crate::domain::billing::ContractAdvance;
 use crate::domain::billing::{invoice_for_period, DraftInvoice, TermLine};
-use crate::domain::money::{from_scaled, to_scaled, MoneyError, AMOUNT_SCALE, QTY_SCALE};
+use crate::domain::money::MoneyError;
 use crate::domain::schedule::Schedule;
 use crate::domain::terms::{parse_interval, parse_timing};
-use crate::store::billing::ContractAdvance;
 
 pub struct PlannedInvoice {
     pub contract_id: i64,
     pub customer_id: i64,
     pub draft: DraftInvoice,
+    /// The draft at storage scale, checked while planning: the real run
+    /// writes exactly these values and the dry run sums exactly these.
+    pub stored: StoredInvoice,
+}
+
+pub struct StoredInvoice {
+    pub subtotal: Amount,
+    pub tax_total: Amount,
+    pub total: Amount,
+    pub lines: Vec<StoredLine>,
+}
+
+pub struct StoredLine {
+    pub quantity: Quantity,
+    pub unit_price: Price,
+    pub net: Amount,
+    pub tax_rate: Rate,
+    pub tax: Amount,
+    pub total: Amount,
 }
 
 #[derive(Default)]
@@ -47,15 +67,29 @@ pub struct ChunkInput<'a> {
     pub max_invoices: usize,
 }
 
-/// Every amount of the invoice fits the storage scale (checked before
-/// writing, so such a contract is skipped rather than failing its chunk).
-fn storable(draft: &DraftInvoice) -> Result<(), MoneyError> {
-    let amounts = [draft.subtotal, draft.tax_total, draft.total];
-    let lines = draft.lines.iter().flat_map(|l| [l.net, l.tax, l.total]);
-    for amount in amounts.into_iter().chain(lines) {
-        to_scaled(amount, AMOUNT_SCALE)?;
-    }
-    Ok(())
+/// The invoice at storage scale. Checked before writing, so a contract
+/// whose invoice cannot be stored is skipped rather than failing its chunk.
+fn stored(draft: &DraftInvoice) -> Result<StoredInvoice, MoneyError> {
+    let lines = draft
+        .lines
+        .iter()
+        .map(|l| {
+            Ok(StoredLine {
+                quantity: Quantity::from_decimal(l.quantity)?,
+                unit_price: Price::from_decimal(l.unit_price)?,
+                net: Amount::from_decimal(l.net)?,
+                tax_rate: Rate::from_decimal(l.tax_rate)?,
+                tax: Amount::from_decimal(l.tax)?,
+                total: Amount::from_decimal(l.total)?,
+            })
+        })
+        .collect::<Result<_, MoneyError>>()?;
+    Ok(StoredInvoice {
+        subtotal: Amount::from_decimal(draft.subtotal)?,
+        tax_total: Amount::from_decimal(draft.tax_total)?,
+        total: Amount::from_decimal(draft.total)?,
+        lines,
+    })
 }
 
 pub fn plan_chunk(input: ChunkInput<'_>) -> ChunkPlan {
@@ -126,8 +160,8 @@ fn plan_contract(
             };
             Ok(TermLine {
                 description: l.description.clone(),
-                quantity: from_scaled(l.quantity_e6, QTY_SCALE),
-                unit_price: from_scaled(l.unit_price_e6, QTY_SCALE),
+                quantity: Quantity::from_e6(l.quantity_e6).to_decimal(),
+                unit_price: Price::from_e6(l.unit_price_e6).to_decimal(),
                 tax_rate,
             })
         })
@@ -150,11 +184,12 @@ fn plan_contract(
         }
         let draft = invoice_for_period(&terms, &period, input.minor_units)
             .map_err(|e| format!("period {}: {e}", period.start))?;
-        storable(&draft).map_err(|e| format!("period {}: {e}", period.start))?;
+        let stored = stored(&draft).map_err(|e| format!("period {}: {e}", period.start))?;
         invoices.push(PlannedInvoice {
             contract_id: c.id,
             customer_id: c.customer_id,
             draft,
+            stored,
         });
     }
     let next_billing_date = schedule.next_billing_date(next);
@@ -162,11 +197,6 @@ fn plan_contract(
         id: c.id,
         next_period_index: i32::try_from(next).map_err(|_| "too many periods".to_string())?,
         next_billing_date,
-        status: if next_billing_date.is_none() {
-            "ENDED"
-        } else {
-            "ACTIVE"
-        },
     };
     Ok(PlannedContract {
         invoices,
@@ -184,7 +214,7 @@ mod tests {
             id,
             legal_entity_id: 1,
             customer_id: 1,
-            status: "ACTIVE".into(),
+            status: entity::status::ContractStatus::Active,
             start_date: start,
             end_date: None,
             billing_interval: "WEEK".into(),
@@ -238,7 +268,7 @@ mod tests {
             advance.next_period_index, 100,
             "it moves past the 100 periods billed only"
         );
-        assert_eq!(advance.status, "ACTIVE");
+        assert!(advance.next_billing_date.is_some(), "still active");
         let mut resumed = behind[0].clone();
         resumed.next_period_index = advance.next_period_index;
         let second = plan(&[resumed], usize::MAX);

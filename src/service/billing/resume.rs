@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::execute::execute;
 use crate::domain::access::{Principal, Scope};
 use crate::service::{require, Ctx, ServiceError, ServiceResult};
-use crate::store::billing::{self as runs, FAILED};
+use crate::store::billing::{self as runs, RunStatus};
 use crate::store::outbox::{self, NewAudit, Wire};
 use crate::store::{self, lease, StoreError};
 
@@ -60,11 +60,11 @@ pub async fn retry_run(
     let run = runs::find_run(&ctx.db, principal, id)
         .await?
         .ok_or(ServiceError::NotFound("billing run"))?;
-    if run.status != FAILED || run.dry_run {
+    if run.status != RunStatus::Failed || run.dry_run {
         let what = if run.dry_run {
-            "a dry run"
+            "a dry run".to_string()
         } else {
-            run.status.as_str()
+            run.status.to_string()
         };
         return Err(ServiceError::bad_input(
             "id",

@@ -8,8 +8,9 @@ use serde_json::json;
 
 use super::chunk::audit_run;
 use super::execute::execute;
-use super::{dry_run, entity_today, TriggerSource};
+use super::{dry_run, TriggerSource};
 use crate::domain::access::{Principal, Scope};
+use crate::service::entity_today;
 use crate::service::setup::visible_entity;
 use crate::service::{agent, require, Ctx, ServiceError, ServiceResult};
 use crate::store::{self, billing as runs, StoreError};
@@ -93,7 +94,7 @@ pub async fn targets(
     entities
         .into_iter()
         .map(|entity| {
-            let today = entity_today(&entity);
+            let today = entity_today(&entity)?;
             let as_of = as_of.unwrap_or(today);
             let lead = (as_of - today).num_days();
             if lead > ctx.max_lead_days {
@@ -136,7 +137,7 @@ pub async fn create_runs(
             let savepoint = txn.begin().await?;
             let new = runs::NewRun {
                 legal_entity_id: target.entity.id,
-                trigger_source: source.code(),
+                trigger_source: source,
                 triggered_by: principal.subject.clone(),
                 as_of: target.as_of,
                 dry_run,
@@ -171,7 +172,7 @@ pub async fn create_runs(
     }
     for run in &created {
         let details = json!({
-            "trigger": source.code(),
+            "trigger": source,
             "asOf": run.as_of.to_string(),
             "dryRun": dry_run,
         });

@@ -1,0 +1,16 @@
+//! The names of the domain events billrun writes to its outbox (what
+//! `domainEvents`, the `domainEvents` subscription and, later, webhooks
+//! carry), and of the events that trigger the Billing Run Agent. One home,
+//! so a consumer's filter and the writer can never spell one differently.
+
+/// A posted invoice to send to a customer with an email address.
+pub const INVOICE_DELIVERY_REQUESTED: &str = "invoice.delivery_requested";
+/// A posted invoice to collect from a customer with a payment method.
+pub const PAYMENT_COLLECTION_REQUESTED: &str = "payment.collection_requested";
+/// A payment was recorded against an invoice.
+pub const PAYMENT_RECEIVED: &str = "payment.received";
+pub const BILLING_RUN_COMPLETED: &str = "billing_run.completed";
+pub const BILLING_RUN_FAILED: &str = "billing_run.failed";
+
+/// What starts the Billing Run Agent (its definition lists them).
+pub const AGENT_TRIGGERS: [&str; 2] = ["schedule.fired", "billing_run.manual_trigger"];
