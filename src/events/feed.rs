@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::listen::Signal;
 use super::Bus;
-use crate::store::outbox::Wire;
-use crate::store::{billing as runs, journal, StoreResult};
+use crate::store::outbox::{self, Wire};
+use crate::store::{audit, runs, StoreResult};
 
 /// How often the SQLite feed looks for new audit and outbox rows.
 pub(super) const TAIL_EVERY: Duration = Duration::from_millis(50);
@@ -33,7 +33,7 @@ struct Cursors {
 
 impl Cursors {
     async fn at_end(db: &DatabaseConnection) -> StoreResult<Self> {
-        let (audit, domain) = journal::last_event_ids(db).await?;
+        let (audit, domain) = outbox::last_event_ids(db).await?;
         Ok(Cursors { audit, domain })
     }
 
@@ -44,14 +44,14 @@ impl Cursors {
         drain(
             &mut self.audit,
             &bus.audit,
-            |after| journal::audit_after(db, after, PAGE),
+            |after| audit::audit_after(db, after, PAGE),
             |r| r.id,
         )
         .await?;
         drain(
             &mut self.domain,
             &bus.domain,
-            |after| journal::domain_after(db, after, PAGE),
+            |after| outbox::domain_after(db, after, PAGE),
             |r| r.id,
         )
         .await

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
 use crate::store::agent::{self as settings, ConfigValues};
-use crate::store::{self, outbox, StoreError};
+use crate::store::{self, audit, StoreError};
 
 pub const AGENT_KEY: &str = "billing-run";
 pub const AGENT_NAME: &str = "Billing Run Agent";
@@ -110,9 +110,9 @@ pub async fn update_config(
             .unwrap_or(before.default_billing_entity_id),
     };
     let after = settings::update_config(&txn, values).await?;
-    outbox::audit(
+    audit::record(
         &txn,
-        outbox::NewAudit {
+        audit::NewAudit {
             legal_entity_id: None,
             subject_type: "BillingAgentConfig",
             subject_id: AGENT_KEY.into(),

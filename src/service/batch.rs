@@ -10,7 +10,7 @@ use entity::{
 
 use super::{Ctx, ServiceResult};
 use crate::domain::access::Principal;
-use crate::store::{self, billing as runs, invoice, party};
+use crate::store::{self, invoice, party, runs};
 
 pub async fn legal_entities(
     ctx: &Ctx,

@@ -5,7 +5,7 @@ use entity::{audit_event, domain_event};
 
 use super::{require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
-use crate::store::journal;
+use crate::store::{audit, outbox};
 
 pub const MAX_PAGE: u64 = 500;
 
@@ -51,7 +51,7 @@ pub async fn domain_events(
 ) -> ServiceResult<Vec<domain_event::Model>> {
     require(principal, Scope::EventsRead)?;
     let limit = limit(first)?;
-    Ok(journal::events_after(&ctx.db, principal, legal_entity_id, types, after, limit).await?)
+    Ok(outbox::events_after(&ctx.db, principal, legal_entity_id, types, after, limit).await?)
 }
 
 pub async fn audit_events(
@@ -63,10 +63,10 @@ pub async fn audit_events(
 ) -> ServiceResult<Vec<audit_event::Model>> {
     require(principal, Scope::BillingRead)?;
     let limit = limit(first)?;
-    let filter = journal::AuditFilter {
+    let filter = audit::AuditFilter {
         legal_entity_id,
         after,
         ..Default::default()
     };
-    Ok(journal::audit_events(&ctx.db, principal, filter, limit).await?)
+    Ok(audit::audit_events(&ctx.db, principal, filter, limit).await?)
 }

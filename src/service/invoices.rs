@@ -11,7 +11,7 @@ use crate::domain::access::{Principal, Scope};
 use crate::domain::billing::invoice_number;
 use crate::domain::currency::minor_units_of;
 use crate::domain::validate;
-use crate::store::{self, billing as runs, invoice as invoices, outbox, party};
+use crate::store::{self, audit, invoice as invoices, numbering, outbox, party};
 
 pub async fn invoice(
     ctx: &Ctx,
@@ -33,8 +33,8 @@ fn audit_invoice<'a>(
     action: &'static str,
     actor: &'a str,
     details: serde_json::Value,
-) -> outbox::NewAudit<'a> {
-    outbox::NewAudit {
+) -> audit::NewAudit<'a> {
+    audit::NewAudit {
         legal_entity_id: Some(inv.legal_entity_id),
         subject_type: "Invoice",
         subject_id: inv.id.to_string(),
@@ -67,7 +67,7 @@ pub async fn post_invoice(
     let config = agent::config(&ctx.db).await?;
     let txn = store::begin_write(&ctx.db).await?;
     let year = inv.issue_date.year();
-    let n = runs::allocate_numbers(&txn, inv.legal_entity_id, year, 1).await?;
+    let n = numbering::allocate_numbers(&txn, inv.legal_entity_id, year, 1).await?;
     let number = invoice_number(&entity.code, year, n);
     let (now, today) = (Utc::now(), entity_today(&entity)?);
     if !invoices::mark_posted(&txn, inv.id, &number, now, today).await? {
@@ -85,7 +85,7 @@ pub async fn post_invoice(
     {
         outbox::insert_events(&txn, posting_events(&config, &customer, &posted, minor)).await?;
     }
-    outbox::audit(
+    audit::record(
         &txn,
         audit_invoice(
             &posted,
@@ -137,7 +137,7 @@ pub async fn void_invoice(
     let voided = invoices::find(&txn, &system, inv.id)
         .await?
         .ok_or(ServiceError::NotFound("invoice"))?;
-    outbox::audit(
+    audit::record(
         &txn,
         audit_invoice(
             &voided,

@@ -113,7 +113,7 @@ pub fn entity_today(entity: &entity::legal_entity::Model) -> ServiceResult<chron
 /// Audits a request refused for a missing scope (ACCESS_DENIED). Best
 /// effort: the refusal stands even if the audit row cannot be written.
 pub async fn audit_denied(ctx: &Ctx, principal: &Principal, field: &str, missing: Scope) {
-    let entry = crate::store::outbox::NewAudit {
+    let entry = crate::store::audit::NewAudit {
         legal_entity_id: None,
         subject_type: "Access",
         subject_id: field.to_string(),
@@ -121,7 +121,7 @@ pub async fn audit_denied(ctx: &Ctx, principal: &Principal, field: &str, missing
         actor: &principal.subject,
         details: Some(serde_json::json!({ "field": field, "missingScope": missing.as_str() })),
     };
-    if let Err(err) = crate::store::outbox::audit(&ctx.db, entry).await {
+    if let Err(err) = crate::store::audit::record(&ctx.db, entry).await {
         tracing::warn!(error = %err, "could not audit a denied request");
     }
 }

@@ -14,7 +14,7 @@ use crate::domain::access::{Principal, Scope};
 use crate::domain::amount::Amount;
 use crate::domain::currency::minor_units_of;
 use crate::domain::events::PAYMENT_RECEIVED;
-use crate::store::{self, invoice as invoices, outbox};
+use crate::store::{self, audit, invoice as invoices, outbox};
 
 /// The longest payment reference accepted.
 const MAX_REFERENCE_CHARS: usize = 200;
@@ -65,9 +65,9 @@ pub async fn record_payment(
         "reference": payment.reference,
         "status": updated.status,
     });
-    outbox::audit(
+    audit::record(
         &txn,
-        outbox::NewAudit {
+        audit::NewAudit {
             legal_entity_id: Some(inv.legal_entity_id),
             subject_type: "Invoice",
             subject_id: inv.id.to_string(),

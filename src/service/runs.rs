@@ -5,7 +5,7 @@ use entity::{audit_event, billing_run, invoice};
 use super::contracts::page_size;
 use super::{require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
-use crate::store::{billing as runs, invoice as invoices, journal};
+use crate::store::{audit, invoice as invoices, runs};
 
 /// A page of an entity's runs, newest first, and whether more follow.
 pub async fn billing_runs(
@@ -86,12 +86,12 @@ pub async fn audit_trail(
 ) -> ServiceResult<Vec<audit_event::Model>> {
     require(principal, Scope::BillingRead)?;
     let id = run_id.to_string();
-    let filter = journal::AuditFilter {
+    let filter = audit::AuditFilter {
         subject_type: Some("BillingRun"),
         subject_id: Some(&id),
         ..Default::default()
     };
-    Ok(journal::audit_events(&ctx.db, principal, filter, MAX_AUDIT_EVENTS).await?)
+    Ok(audit::audit_events(&ctx.db, principal, filter, MAX_AUDIT_EVENTS).await?)
 }
 
 pub async fn audit_events(
@@ -107,10 +107,10 @@ pub async fn audit_events(
         Some(n) if n < 0 => return Err(ServiceError::bad_input("first", "must not be negative")),
         Some(n) => u64::try_from(n).unwrap_or(0).clamp(1, MAX_AUDIT_EVENTS),
     };
-    let filter = journal::AuditFilter {
+    let filter = audit::AuditFilter {
         legal_entity_id,
         subject_id: subject_id.as_deref(),
         ..Default::default()
     };
-    Ok(journal::audit_events(&ctx.db, principal, filter, limit).await?)
+    Ok(audit::audit_events(&ctx.db, principal, filter, limit).await?)
 }

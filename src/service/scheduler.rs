@@ -14,7 +14,7 @@ use super::{agent, require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
 use crate::domain::{cron, validate};
 use crate::store::schedule::{self, JobSchedule};
-use crate::store::{self, outbox};
+use crate::store::{self, audit};
 
 pub struct JobInput {
     pub cron: String,
@@ -64,8 +64,8 @@ fn audit<'a>(
     action: &'static str,
     actor: &'a str,
     details: serde_json::Value,
-) -> outbox::NewAudit<'a> {
-    outbox::NewAudit {
+) -> audit::NewAudit<'a> {
+    audit::NewAudit {
         legal_entity_id: job.legal_entity_id,
         subject_type: "ScheduledJob",
         subject_id: job.id.to_string(),
@@ -94,7 +94,7 @@ pub async fn create_job(
         next_run_at: next,
     };
     let job = schedule::insert(&txn, agent::AGENT_KEY, job, now).await?;
-    outbox::audit(
+    audit::record(
         &txn,
         audit(
             &job,
@@ -159,7 +159,7 @@ pub async fn update_job(
         next_run_at: next,
     };
     let updated = schedule::update(&txn, job.clone(), to).await?;
-    outbox::audit(
+    audit::record(
         &txn,
         audit(&updated, "SCHEDULE_UPDATED", &principal.subject, json!({
             "before": { "cron": job.cron, "timezone": job.timezone, "enabled": job.enabled },
@@ -176,7 +176,7 @@ pub async fn delete_job(ctx: &Ctx, principal: &Principal, id: i64) -> ServiceRes
     let job = visible_job(ctx, principal, id).await?;
     let txn = store::begin_write(&ctx.db).await?;
     schedule::delete(&txn, job.id).await?;
-    outbox::audit(
+    audit::record(
         &txn,
         audit(
             &job,
@@ -274,13 +274,13 @@ async fn fire(ctx: &Ctx, job: &scheduled_job::Model, now: DateTime<Utc>) -> Serv
             b.code
         ));
         details["activeRunId"] = json!(b.active_run_id.map(|id| id.to_string()));
-        outbox::audit(&txn, audit(job, "SCHEDULE_CONFLICT", &actor, details)).await?;
+        audit::record(&txn, audit(job, "SCHEDULE_CONFLICT", &actor, details)).await?;
     }
     let run_ids: Vec<i64> = created.iter().map(|r| r.id).collect();
     if !created.is_empty() {
         let mut details = details;
         details["runIds"] = json!(run_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>());
-        outbox::audit(&txn, audit(job, "SCHEDULE_FIRED", &actor, details)).await?;
+        audit::record(&txn, audit(job, "SCHEDULE_FIRED", &actor, details)).await?;
     }
     txn.commit().await?;
     billing::launch(ctx, created, false).await?;
@@ -328,7 +328,7 @@ async fn skip_broken(
         "error": reason,
         "nextRunAt": next.map(|n| n.to_rfc3339()),
     });
-    outbox::audit(&txn, audit(job, "SCHEDULE_FAILED", &actor, details)).await?;
+    audit::record(&txn, audit(job, "SCHEDULE_FAILED", &actor, details)).await?;
     txn.commit().await?;
     Ok(Firing::Failed { job_id: job.id })
 }

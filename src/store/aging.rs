@@ -30,12 +30,7 @@ pub struct OpenInvoice {
     pub amount_due: Amount,
 }
 
-fn p(backend: DbBackend, n: usize) -> String {
-    match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => format!("?{n}"),
-    }
-}
+use super::placeholder as p;
 
 /// What a report as of a date before today (in the entity's timezone)
 /// changes in the branches of today's, from small index ranges so those

@@ -4,16 +4,19 @@
 
 pub mod agent;
 pub mod aging;
-pub mod billing;
+pub mod audit;
 pub mod contract;
+pub mod due;
 pub mod error;
 pub mod idempotency;
 pub mod invoice;
-pub mod journal;
 pub mod lease;
 pub mod legal_entity;
+pub mod notification;
+pub mod numbering;
 pub mod outbox;
 pub mod party;
+pub mod runs;
 pub mod schedule;
 
 use sea_orm::sea_query::IntoCondition;
@@ -48,6 +51,14 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
     })
     .await
+}
+
+/// The `n`th (from 1) bound parameter of a raw statement.
+pub fn placeholder(backend: sea_orm::DbBackend, n: usize) -> String {
+    match backend {
+        sea_orm::DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
 }
 
 /// Checks that the database answers (the /ready probe).

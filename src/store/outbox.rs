@@ -18,11 +18,13 @@
 use chrono::{DateTime, Utc};
 use entity::{audit_event, billing_run, domain_event};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Set, Statement, Value as DbValue,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement, Value as DbValue,
 };
 use serde_json::Value;
 
-use super::{StoreError, StoreResult};
+use super::{scoped, StoreError, StoreResult};
+use crate::domain::access::Principal;
 
 /// The PostgreSQL NOTIFY channel.
 pub const CHANNEL: &str = "billrun_events";
@@ -225,6 +227,67 @@ pub async fn audit(
     };
     announce(conn, Wire::Audit).await?;
     Ok(row)
+}
+
+/// The event bus's own read, across every legal entity (as
+/// `audit::audit_after`): the next `limit` outbox rows after position
+/// `after`.
+pub async fn domain_after(
+    conn: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+) -> StoreResult<Vec<domain_event::Model>> {
+    Ok(domain_event::Entity::find()
+        .filter(domain_event::Column::Id.gt(after))
+        .order_by_asc(domain_event::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
+/// The newest audit and outbox ids (0 when there are none).
+pub async fn last_event_ids(conn: &impl ConnectionTrait) -> StoreResult<(i64, i64)> {
+    let audit: Option<Option<i64>> = audit_event::Entity::find()
+        .select_only()
+        .column_as(audit_event::Column::Id.max(), "id")
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let domain: Option<Option<i64>> = domain_event::Entity::find()
+        .select_only()
+        .column_as(domain_event::Column::Id.max(), "id")
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok((audit.flatten().unwrap_or(0), domain.flatten().unwrap_or(0)))
+}
+
+/// Outbox events of one entity after a cursor (ids commit in order).
+pub async fn events_after(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+    types: Option<&[String]>,
+    after: i64,
+    limit: u64,
+) -> StoreResult<Vec<domain_event::Model>> {
+    let mut query = scoped(
+        domain_event::Entity::find(),
+        domain_event::Column::LegalEntityId,
+        principal,
+    )
+    .filter(domain_event::Column::Id.gt(after));
+    if let Some(id) = legal_entity_id {
+        query = query.filter(domain_event::Column::LegalEntityId.eq(id));
+    }
+    if let Some(types) = types {
+        query = query.filter(domain_event::Column::EventType.is_in(types.iter().cloned()));
+    }
+    Ok(query
+        .order_by_asc(domain_event::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
 }
 
 #[cfg(test)]

@@ -216,14 +216,14 @@ async fn an_all_entities_job_starts_the_free_entities_and_records_a_conflict_for
     // Another replica is executing a run of the busy entity: a QUEUED run
     // whose lease that replica holds.
     let txn = billrun::store::begin_write(&app.db).await.expect("begin");
-    let new = billrun::store::billing::NewRun {
+    let new = billrun::store::runs::NewRun {
         legal_entity_id: busy,
         trigger_source: entity::status::TriggerSource::Manual,
         triggered_by: "test-user".into(),
         as_of: "2026-11-27".parse().expect("date"),
         dry_run: false,
     };
-    let held = billrun::store::billing::insert_run(&txn, new)
+    let held = billrun::store::runs::insert_run(&txn, new)
         .await
         .expect("run");
     let claimed = billrun::store::lease::claim(&txn, held.id, "other-replica/1", 600_000).await;

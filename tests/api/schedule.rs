@@ -237,9 +237,9 @@ async fn an_active_run_makes_the_firing_record_a_conflict_not_an_error() {
     let entity = entity_with_contract(&app).await;
     let job = weekly_job(&ctx, entity, utc(2026, 10, 18, 0, 0), true).await;
     let txn = billrun::store::begin_write(&ctx.db).await.expect("txn");
-    let active = billrun::store::billing::insert_run(
+    let active = billrun::store::runs::insert_run(
         &txn,
-        billrun::store::billing::NewRun {
+        billrun::store::runs::NewRun {
             legal_entity_id: entity,
             trigger_source: entity::status::TriggerSource::Manual,
             triggered_by: "someone".into(),

@@ -20,9 +20,9 @@ use crate::domain::currency::Currency;
 use crate::service::agent;
 use crate::service::posting::posting_events;
 use crate::service::{Ctx, ServiceError, ServiceResult};
-use crate::store::billing as runs;
-use crate::store::outbox::{self, NewAudit, NewEvent};
-use crate::store::{self, contract, invoice as invoices, party};
+use crate::store::audit::{self, NewAudit};
+use crate::store::outbox::{self, NewEvent};
+use crate::store::{self, contract, due, invoice as invoices, numbering, party};
 
 /// Everything a chunk needs besides its contracts.
 pub(super) struct RunEnv {
@@ -75,7 +75,7 @@ pub(super) async fn plan_for(
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
-    let billed = runs::billed_periods(conn, &ids).await?;
+    let billed = due::billed_periods(conn, &ids).await?;
     let plan = plan_chunk(ChunkInput {
         contracts,
         lines: &lines,
@@ -105,7 +105,7 @@ pub(super) async fn write_chunk(
     let inserted = invoices::insert_invoices(txn, rows).await?;
     let inserted_ms = clock.elapsed().as_millis();
     let events = write_lines(txn, env, &plan, &customers, &inserted).await?;
-    runs::advance_contracts(txn, &plan.advances).await?;
+    due::advance_contracts(txn, &plan.advances).await?;
     let advanced_ms = clock.elapsed().as_millis();
     let event_count = events.len();
     outbox::insert_events(txn, events).await?;
@@ -153,7 +153,8 @@ async fn invoice_rows(
     // than today): back-dated aging counts them from that date.
     let posted_on = run.as_of.min(crate::service::entity_today(&env.entity)?);
     let mut next_number = if post && !plan.invoices.is_empty() {
-        runs::allocate_numbers(txn, run.legal_entity_id, year, plan.invoices.len() as i64).await?
+        numbering::allocate_numbers(txn, run.legal_entity_id, year, plan.invoices.len() as i64)
+            .await?
     } else {
         0
     };
@@ -277,7 +278,7 @@ pub(super) async fn audit_run(
     } else {
         "system:billing-run-agent"
     };
-    outbox::audit(
+    audit::record(
         conn,
         NewAudit {
             legal_entity_id: Some(run.legal_entity_id),

@@ -10,8 +10,8 @@ use super::trigger::{create_runs, Target, TriggerOutcome};
 use super::{PreviewInvoice, TriggerSource, MAX_PREVIEW};
 use crate::domain::access::Principal;
 use crate::service::{Ctx, ServiceError, ServiceResult};
-use crate::store::billing::{self as runs, RunStatus};
-use crate::store::{self, lease};
+use crate::store::runs::RunStatus;
+use crate::store::{self, due, lease};
 
 pub(super) async fn preview(
     ctx: &Ctx,
@@ -75,7 +75,7 @@ async fn compute(
     run.status = RunStatus::Running;
     run.started_at = Some(started);
     run.contract_count =
-        count_i32(runs::count_due(&ctx.db, run.legal_entity_id, run.as_of, 0).await?)?;
+        count_i32(due::count_due(&ctx.db, run.legal_entity_id, run.as_of, 0).await?)?;
     let mut previews = Vec::new();
     let mut cursor = 0;
     loop {
@@ -83,7 +83,7 @@ async fn compute(
             return Err(ServiceError::conflict("the dry run was taken over"));
         }
         let (entity, as_of) = (run.legal_entity_id, run.as_of);
-        let chunk = runs::due_chunk(&ctx.db, entity, as_of, cursor, ctx.chunk_size).await?;
+        let chunk = due::due_chunk(&ctx.db, entity, as_of, cursor, ctx.chunk_size).await?;
         let Some(last) = chunk.last().map(|c| c.id) else {
             break;
         };

@@ -14,8 +14,8 @@ use serde_json::json;
 use super::chunk::{audit_run, count_i32, load_env, write_chunk, RunEnv};
 use super::finish::finish;
 use crate::service::{Ctx, ServiceError, ServiceResult};
-use crate::store::billing::{self as runs, RunStatus};
-use crate::store::{self, lease};
+use crate::store::runs::{self, RunStatus};
+use crate::store::{self, due, lease};
 
 /// Tries of one step before the run fails: with the backoff below, about
 /// 20 s of database trouble is ridden out.
@@ -211,7 +211,7 @@ async fn start(ctx: &Ctx, token: &str, run_id: i64) -> ServiceResult<Option<bill
     if fresh {
         run.started_at = Some(Utc::now());
         run.contract_count =
-            count_i32(runs::count_due(&txn, run.legal_entity_id, run.as_of, 0).await?)?;
+            count_i32(due::count_due(&txn, run.legal_entity_id, run.as_of, 0).await?)?;
     }
     let resumed_from = run.status;
     run.status = RunStatus::Running;
@@ -256,7 +256,7 @@ async fn next_chunk(ctx: &Ctx, token: &str, run_id: i64, env: &RunEnv) -> Servic
         return Ok(Chunk::LeaseLost);
     };
     let (entity, as_of, after) = (run.legal_entity_id, run.as_of, run.last_contract_id);
-    let chunk = runs::due_chunk(&txn, entity, as_of, after, ctx.chunk_size).await?;
+    let chunk = due::due_chunk(&txn, entity, as_of, after, ctx.chunk_size).await?;
     if chunk.is_empty() {
         txn.rollback().await?;
         return Ok(Chunk::NoneLeft(Box::new(run)));

@@ -12,9 +12,9 @@ use crate::domain::amount::Amount;
 use crate::domain::events::{BILLING_RUN_COMPLETED, BILLING_RUN_FAILED};
 use crate::service::agent::{self, NotificationLevel};
 use crate::service::{Ctx, ServiceResult};
-use crate::store::billing::RunStatus;
 use crate::store::outbox::{self, NewEvent};
-use crate::store::{self, journal, lease};
+use crate::store::runs::RunStatus;
+use crate::store::{self, lease, notification};
 
 /// `None` when this execution no longer holds the run (another finished
 /// or took it over): nothing is written.
@@ -68,7 +68,7 @@ pub(super) async fn finish(
                 run.run_number, run.invoice_count, total, currency
             ),
         };
-        journal::notify(
+        notification::insert(
             &txn,
             run.legal_entity_id,
             run.id,

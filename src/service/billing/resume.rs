@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 use super::execute::execute;
 use crate::domain::access::{Principal, Scope};
 use crate::service::{require, Ctx, ServiceError, ServiceResult};
-use crate::store::billing::{self as runs, RunStatus};
-use crate::store::outbox::{self, NewAudit, Wire};
+use crate::store::audit::{self, NewAudit};
+use crate::store::outbox::{self, Wire};
+use crate::store::runs::{self, RunStatus};
 use crate::store::{self, lease, StoreError};
 
 /// How often a replica looks for runs whose lease lapsed: a third of the
@@ -91,7 +92,7 @@ pub async fn retry_run(
         Err(err) => return Err(err.into()),
     }
     outbox::announce(&txn, Wire::RunId(id)).await?;
-    outbox::audit(
+    audit::record(
         &txn,
         NewAudit {
             legal_entity_id: Some(run.legal_entity_id),

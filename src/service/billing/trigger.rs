@@ -13,7 +13,7 @@ use crate::domain::access::{Principal, Scope};
 use crate::service::entity_today;
 use crate::service::setup::visible_entity;
 use crate::service::{agent, require, Ctx, ServiceError, ServiceResult};
-use crate::store::{self, billing as runs, StoreError};
+use crate::store::{self, runs, StoreError};
 
 pub struct TriggerInput {
     pub legal_entity_id: Option<i64>,
