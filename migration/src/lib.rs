@@ -1,4 +1,5 @@
-//! Database migrations. Written as SQL so that the constraints that guard
+//! Database migrations, each a list of SQL statements run one by one by
+//! [`run_statements`]. Written as SQL so that the constraints that guard
 //! billing (partial unique indexes, composite keys) read exactly as the
 //! database will enforce them; `{ID}`, `{TS}`, `{DATE}` and
 //! `{UTC_DATE:column}` are the only words that differ between PostgreSQL and
@@ -23,19 +24,10 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// Runs each `;`-separated statement of `sql` after replacing the
-/// backend-specific type words.
-pub(crate) async fn run_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
-    let sql = for_backend(manager, sql);
-    let conn = manager.get_connection();
-    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        conn.execute_unprepared(statement).await?;
-    }
-    Ok(())
-}
-
-/// Runs each statement as it is (no splitting, so a `;` inside one is
-/// harmless) after replacing the backend-specific words.
+/// Runs each statement as it is, one per call, after replacing the
+/// backend-specific words. Statements are never split out of a longer text,
+/// so a `;` inside a comment or a string literal is harmless. Every migration
+/// runs through here: write one SQL command per element.
 pub(crate) async fn run_statements(
     manager: &SchemaManager<'_>,
     statements: &[&str],
@@ -82,4 +74,58 @@ fn for_backend(manager: &SchemaManager<'_>, sql: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+
+    use super::*;
+
+    async fn memory() -> DatabaseConnection {
+        Database::connect("sqlite::memory:")
+            .await
+            .expect("an in-memory SQLite database")
+    }
+
+    #[tokio::test]
+    async fn a_semicolon_in_a_comment_or_a_string_is_harmless() {
+        let db = memory().await;
+        let manager = SchemaManager::new(&db);
+        run_statements(
+            &manager,
+            &[
+                "-- a comment; with a semicolon\n\
+                 CREATE TABLE note (id {ID}, /* inline; too */ body TEXT NOT NULL DEFAULT 'a;b')",
+                "INSERT INTO note (body) VALUES ('one; two')",
+                "INSERT INTO note DEFAULT VALUES -- trailing; comment",
+            ],
+        )
+        .await
+        .expect("every statement runs whole");
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT body FROM note ORDER BY id",
+            ))
+            .await
+            .expect("the rows");
+        let bodies: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get("", "body").expect("body"))
+            .collect();
+        assert_eq!(bodies, ["one; two", "a;b"]);
+    }
+
+    #[tokio::test]
+    async fn every_migration_goes_up_down_and_up_again() {
+        let db = memory().await;
+        Migrator::up(&db, None).await.expect("up");
+        Migrator::down(&db, None).await.expect("down");
+        Migrator::up(&db, None).await.expect("up again");
+        assert!(Migrator::get_pending_migrations(&db)
+            .await
+            .expect("status")
+            .is_empty());
+    }
 }
