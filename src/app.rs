@@ -111,7 +111,7 @@ impl Application {
         .context("Failed to start the live runtime")?;
         let conn = db::connect(&args.db).await?;
         if args.live_cpus.is_some() {
-            db::open_sqlite_pool(&conn, args.db.db_pool_size).await?;
+            db::tuning::open_sqlite_pool(&conn, args.db.db_pool_size).await?;
         }
         db::migrate(&conn).await?;
         let mut ctx = Ctx::new(conn);
