@@ -1,5 +1,5 @@
-//! Database migrations, each a list of SQL statements run one by one by
-//! [`run_statements`]. Written as SQL so that the constraints that guard
+//! Database migrations: each is a `SqlMigration`, a name and lists of SQL
+//! statements run one by one. Written as SQL so that the constraints that guard
 //! billing (partial unique indexes, composite keys) read exactly as the
 //! database will enforce them; `{ID}`, `{TS}`, `{DATE}` and
 //! `{UTC_DATE:column}` are the only words that differ between PostgreSQL and
@@ -17,21 +17,50 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(m0001_initial::Migration),
-            Box::new(m0002_positions_and_leases::Migration),
-            Box::new(m0003_invoice_posted_voided_on::Migration),
+            Box::new(m0001_initial::MIGRATION),
+            Box::new(m0002_positions_and_leases::MIGRATION),
+            Box::new(m0003_invoice_posted_voided_on::MIGRATION),
         ]
+    }
+}
+
+/// A migration written as SQL: `up` applies it, `down` takes it back, one
+/// statement per element (see [`run_statements`]). `name` is recorded in
+/// `seaql_migrations` and must never change once released.
+pub(crate) struct SqlMigration {
+    pub name: &'static str,
+    pub up: &'static [&'static str],
+    pub down: &'static [&'static str],
+}
+
+impl MigrationName for SqlMigration {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SqlMigration {
+    /// One transaction on SQLite too (PostgreSQL has one by default): all or
+    /// nothing, and every statement on one connection (another pooled SQLite
+    /// connection can miss the schema change the previous statement made).
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run_statements(manager, self.up).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run_statements(manager, self.down).await
     }
 }
 
 /// Runs each statement as it is, one per call, after replacing the
 /// backend-specific words. Statements are never split out of a longer text,
-/// so a `;` inside a comment or a string literal is harmless. Every migration
-/// runs through here: write one SQL command per element.
-pub(crate) async fn run_statements(
-    manager: &SchemaManager<'_>,
-    statements: &[&str],
-) -> Result<(), DbErr> {
+/// so a `;` inside a comment or a string literal is harmless.
+async fn run_statements(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
     let conn = manager.get_connection();
     for statement in statements {
         conn.execute_unprepared(&for_backend(manager, statement))

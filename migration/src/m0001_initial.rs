@@ -6,17 +6,15 @@
 //! the schema, so even the layout of a statement below is part of it; the
 //! `initial_schema_is_unchanged` test fails on any change.
 
-use sea_orm_migration::prelude::*;
+use crate::SqlMigration;
 
-pub struct Migration;
+pub(crate) const MIGRATION: SqlMigration = SqlMigration {
+    name: "m0001_initial",
+    up: UP,
+    down: DOWN,
+};
 
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0001_initial"
-    }
-}
-
-/// One statement per element, run as it is (see [`crate::run_statements`]).
+/// One statement per element, run as it is (see [`SqlMigration`]).
 const UP: &[&str] = &[
     "CREATE TABLE legal_entity (
     id {ID},
@@ -254,23 +252,6 @@ const DOWN: &[&str] = &[
     "DROP TABLE customer",
     "DROP TABLE legal_entity",
 ];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    /// One transaction on SQLite too, as the later migrations: a fresh
-    /// database gets the whole schema or none of it.
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
-    }
-
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::run_statements(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::run_statements(manager, DOWN).await
-    }
-}
 
 #[cfg(test)]
 mod tests {
