@@ -77,18 +77,21 @@ struct Held {
     violation: Option<(u16, String)>,
 }
 
+/// A message's `type` (empty if it has none) and `id`.
+fn type_and_id(message: &serde_json::Value) -> (&str, Option<&str>) {
+    let kind = message.get("type").and_then(|t| t.as_str());
+    let id = message.get("id").and_then(|i| i.as_str());
+    (kind.unwrap_or_default(), id)
+}
+
+/// Checks a client's message against the connection's rules. False (with
+/// the violation recorded in `held`) ends the inbound stream.
 fn inspect(held: &Mutex<Held>, bytes: &[u8]) -> bool {
     let Ok(message) = serde_json::from_slice::<serde_json::Value>(bytes) else {
         return true; // the protocol layer answers malformed frames itself
     };
-    let kind = message
-        .get("type")
-        .and_then(|t| t.as_str())
-        .unwrap_or_default();
-    let id = message
-        .get("id")
-        .and_then(|i| i.as_str())
-        .map(str::to_string);
+    let (kind, id) = type_and_id(&message);
+    let id = id.map(str::to_string);
     let Ok(mut held) = held.lock() else {
         return false;
     };
@@ -116,6 +119,8 @@ fn inspect(held: &Mutex<Held>, bytes: &[u8]) -> bool {
     true
 }
 
+/// Forgets a subscription the server ended (`complete` or `error`), so that
+/// it no longer counts against the cap and its id may be used again.
 fn finished(held: &Mutex<Held>, text: &str) {
     // Every `next` to every subscriber passes here: parse only the frames
     // that can end a subscription.
@@ -125,13 +130,9 @@ fn finished(held: &Mutex<Held>, text: &str) {
     let Ok(message) = serde_json::from_str::<serde_json::Value>(text) else {
         return;
     };
-    let kind = message
-        .get("type")
-        .and_then(|t| t.as_str())
-        .unwrap_or_default();
+    let (kind, id) = type_and_id(&message);
     if matches!(kind, "complete" | "error") {
-        if let (Some(id), Ok(mut held)) = (message.get("id").and_then(|i| i.as_str()), held.lock())
-        {
+        if let (Some(id), Ok(mut held)) = (id, held.lock()) {
             held.active.remove(id);
         }
     }
