@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -109,33 +110,10 @@ impl Application {
             args.live_cpus.as_ref().map(|c| c.0.as_slice()),
         )
         .context("Failed to start the live runtime")?;
-        let conn = db::connect(&args.db).await?;
-        if args.live_cpus.is_some() {
-            db::open_sqlite_pool(&conn, args.db.db_pool_size).await?;
-        }
-        db::migrate(&conn).await?;
-        let mut ctx = Ctx::new(conn);
-        ctx.chunk_size = args.run_chunk_size.clamp(1, 10_000);
-        ctx.chunk_invoices = args.run_chunk_invoices.clamp(1, 1_000_000);
-        ctx.lease_ms = i64::try_from(args.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        ctx.max_lead_days = args.max_billing_lead_days;
-        let pending = i64::try_from(args.idempotency_pending_secs).unwrap_or(86_400);
-        ctx.pending_key_ttl = chrono::Duration::seconds(pending);
-        if args.demo {
-            demo::seed_if_empty(&ctx).await?;
-        }
-        let resumed = crate::service::billing::resume_orphans(&ctx)
-            .await
-            .map_err(|e| anyhow::anyhow!("Failed to resume unfinished runs: {e:?}"))?;
-        if resumed > 0 {
-            tracing::info!(resumed, "resumed unfinished billing runs");
-        }
+        let ctx = service_context(open_database(&args).await?, &args);
+        prepare_data(&ctx, args.demo).await?;
         if dev_secret {
-            let token = admin_token(&keys, 7 * 86_400, &args.claims)?;
-            // Printed for the developer, never logged: logs are shipped and kept.
-            println!(
-                "\nPaste into GraphiQL's headers: {{\"Authorization\": \"Bearer {token}\"}}\n"
-            );
+            print_dev_token(&keys, &args.claims)?;
         }
         let listener = TcpListener::bind(&args.bind)
             .await
@@ -143,49 +121,16 @@ impl Application {
         let addr = listener
             .local_addr()
             .context("Failed to read the bound address")?;
-        let poller_ctx = ctx.clone();
-        let state = AppState {
-            live: live.live(),
-            schema: graphql::build_schema(Some(ctx.clone())),
-            ctx,
-            keys,
-            limiter: http::limiter(args.rate_limit_per_minute),
-            introspection: args.introspection,
-        };
-        let limits = HttpLimits {
-            body_limit_bytes: args.body_limit_bytes,
-            request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
-            cors_origins: args.cors_origins.clone(),
-        };
-        let shutdown = poller_ctx.shutdown.clone();
-        let runs = poller_ctx.tasks.clone();
-        let lease = Duration::from_secs(args.lease_secs);
-        crate::events::start(
-            poller_ctx.db.clone(),
-            poller_ctx.bus.clone(),
-            shutdown.clone(),
-            live.live().handle(),
-        );
-        tokio::spawn(crate::service::billing::run_resumer(
-            poller_ctx.clone(),
-            crate::service::billing::resume_every(poller_ctx.lease_ms),
-            shutdown.clone(),
-        ));
-        if args.scheduler_poll_secs > 0 {
-            tokio::spawn(crate::service::scheduler::run_poller(
-                poller_ctx,
-                Duration::from_secs(args.scheduler_poll_secs),
-                shutdown.clone(),
-            ));
-        }
+        let router = router(&args, ctx.clone(), keys, &live);
+        start_background_tasks(&ctx, &args, &live);
         Ok(Application {
             listener,
-            router: http::router(state, &limits),
+            router,
             addr,
-            shutdown,
+            shutdown: ctx.shutdown.clone(),
             live,
-            runs,
-            lease,
+            runs: ctx.tasks.clone(),
+            lease: Duration::from_secs(args.lease_secs),
         })
     }
 
@@ -226,6 +171,94 @@ impl Application {
         // Subscriptions end on shutdown and send `complete`; let them.
         live.drain(Duration::from_secs(2)).await;
         served
+    }
+}
+
+/// Connects and migrates; with `--live-cpus`, opens the SQLite pool from
+/// this (the billing) side first.
+async fn open_database(args: &ServeArgs) -> anyhow::Result<DatabaseConnection> {
+    let conn = db::connect(&args.db).await?;
+    if args.live_cpus.is_some() {
+        db::tuning::open_sqlite_pool(&conn, args.db.db_pool_size).await?;
+    }
+    db::migrate(&conn).await?;
+    Ok(conn)
+}
+
+/// The services' context with the configured run sizes and lifetimes.
+fn service_context(conn: DatabaseConnection, args: &ServeArgs) -> Ctx {
+    let mut ctx = Ctx::new(conn);
+    ctx.chunk_size = args.run_chunk_size.clamp(1, 10_000);
+    ctx.chunk_invoices = args.run_chunk_invoices.clamp(1, 1_000_000);
+    ctx.lease_ms = i64::try_from(args.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    ctx.max_lead_days = args.max_billing_lead_days;
+    let pending = i64::try_from(args.idempotency_pending_secs).unwrap_or(86_400);
+    ctx.pending_key_ttl = chrono::Duration::seconds(pending);
+    ctx
+}
+
+/// Before serving: the demo data if asked for, and the billing runs a
+/// previous process left unfinished taken up again.
+async fn prepare_data(ctx: &Ctx, demo: bool) -> anyhow::Result<()> {
+    if demo {
+        demo::seed_if_empty(ctx).await?;
+    }
+    let resumed = crate::service::billing::resume_orphans(ctx)
+        .await
+        .map_err(|e| anyhow::anyhow!("Failed to resume unfinished runs: {e:?}"))?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed unfinished billing runs");
+    }
+    Ok(())
+}
+
+/// With the development secret: an admin token for GraphiQL.
+fn print_dev_token(keys: &JwtKeys, claims: &crate::config::ClaimArgs) -> anyhow::Result<()> {
+    let token = admin_token(keys, 7 * 86_400, claims)?;
+    // Printed for the developer, never logged: logs are shipped and kept.
+    println!("\nPaste into GraphiQL's headers: {{\"Authorization\": \"Bearer {token}\"}}\n");
+    Ok(())
+}
+
+/// The HTTP and WebSocket routes with the configured limits.
+fn router(args: &ServeArgs, ctx: Ctx, keys: JwtKeys, live: &LiveRuntime) -> axum::Router {
+    let state = AppState {
+        live: live.live(),
+        schema: graphql::build_schema(Some(ctx.clone())),
+        ctx,
+        keys,
+        limiter: http::limiter(args.rate_limit_per_minute),
+        introspection: args.introspection,
+    };
+    let limits = HttpLimits {
+        body_limit_bytes: args.body_limit_bytes,
+        request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        cors_origins: args.cors_origins.clone(),
+    };
+    http::router(state, &limits)
+}
+
+/// What runs beside the server until shutdown: the event feed, the resumer
+/// of runs whose lease lapsed, and the scheduler's poller.
+fn start_background_tasks(ctx: &Ctx, args: &ServeArgs, live: &LiveRuntime) {
+    let shutdown = ctx.shutdown.clone();
+    crate::events::start(
+        ctx.db.clone(),
+        ctx.bus.clone(),
+        shutdown.clone(),
+        live.live().handle(),
+    );
+    tokio::spawn(crate::service::billing::run_resumer(
+        ctx.clone(),
+        crate::service::billing::resume_every(ctx.lease_ms),
+        shutdown.clone(),
+    ));
+    if args.scheduler_poll_secs > 0 {
+        tokio::spawn(crate::service::scheduler::run_poller(
+            ctx.clone(),
+            Duration::from_secs(args.scheduler_poll_secs),
+            shutdown,
+        ));
     }
 }
 

@@ -168,10 +168,6 @@ impl JwtKeys {
         self
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.secret.is_none() && self.public.is_empty()
-    }
-
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut validation = Validation::new(alg);
         validation.leeway = LEEWAY_SECS;

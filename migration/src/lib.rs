@@ -1,4 +1,5 @@
-//! Database migrations. Written as SQL so that the constraints that guard
+//! Database migrations: each is a `SqlMigration`, a name and lists of SQL
+//! statements run one by one. Written as SQL so that the constraints that guard
 //! billing (partial unique indexes, composite keys) read exactly as the
 //! database will enforce them; `{ID}`, `{TS}`, `{DATE}` and
 //! `{UTC_DATE:column}` are the only words that differ between PostgreSQL and
@@ -16,30 +17,50 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(m0001_initial::Migration),
-            Box::new(m0002_positions_and_leases::Migration),
-            Box::new(m0003_invoice_posted_voided_on::Migration),
+            Box::new(m0001_initial::MIGRATION),
+            Box::new(m0002_positions_and_leases::MIGRATION),
+            Box::new(m0003_invoice_posted_voided_on::MIGRATION),
         ]
     }
 }
 
-/// Runs each `;`-separated statement of `sql` after replacing the
-/// backend-specific type words.
-pub(crate) async fn run_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
-    let sql = for_backend(manager, sql);
-    let conn = manager.get_connection();
-    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        conn.execute_unprepared(statement).await?;
-    }
-    Ok(())
+/// A migration written as SQL: `up` applies it, `down` takes it back, one
+/// statement per element (see [`run_statements`]). `name` is recorded in
+/// `seaql_migrations` and must never change once released.
+pub(crate) struct SqlMigration {
+    pub name: &'static str,
+    pub up: &'static [&'static str],
+    pub down: &'static [&'static str],
 }
 
-/// Runs each statement as it is (no splitting, so a `;` inside one is
-/// harmless) after replacing the backend-specific words.
-pub(crate) async fn run_statements(
-    manager: &SchemaManager<'_>,
-    statements: &[&str],
-) -> Result<(), DbErr> {
+impl MigrationName for SqlMigration {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SqlMigration {
+    /// One transaction on SQLite too (PostgreSQL has one by default): all or
+    /// nothing, and every statement on one connection (another pooled SQLite
+    /// connection can miss the schema change the previous statement made).
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run_statements(manager, self.up).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run_statements(manager, self.down).await
+    }
+}
+
+/// Runs each statement as it is, one per call, after replacing the
+/// backend-specific words. Statements are never split out of a longer text,
+/// so a `;` inside a comment or a string literal is harmless.
+async fn run_statements(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
     let conn = manager.get_connection();
     for statement in statements {
         conn.execute_unprepared(&for_backend(manager, statement))
@@ -82,4 +103,58 @@ fn for_backend(manager: &SchemaManager<'_>, sql: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+
+    use super::*;
+
+    async fn memory() -> DatabaseConnection {
+        Database::connect("sqlite::memory:")
+            .await
+            .expect("an in-memory SQLite database")
+    }
+
+    #[tokio::test]
+    async fn a_semicolon_in_a_comment_or_a_string_is_harmless() {
+        let db = memory().await;
+        let manager = SchemaManager::new(&db);
+        run_statements(
+            &manager,
+            &[
+                "-- a comment; with a semicolon\n\
+                 CREATE TABLE note (id {ID}, /* inline; too */ body TEXT NOT NULL DEFAULT 'a;b')",
+                "INSERT INTO note (body) VALUES ('one; two')",
+                "INSERT INTO note DEFAULT VALUES -- trailing; comment",
+            ],
+        )
+        .await
+        .expect("every statement runs whole");
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT body FROM note ORDER BY id",
+            ))
+            .await
+            .expect("the rows");
+        let bodies: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get("", "body").expect("body"))
+            .collect();
+        assert_eq!(bodies, ["one; two", "a;b"]);
+    }
+
+    #[tokio::test]
+    async fn every_migration_goes_up_down_and_up_again() {
+        let db = memory().await;
+        Migrator::up(&db, None).await.expect("up");
+        Migrator::down(&db, None).await.expect("down");
+        Migrator::up(&db, None).await.expect("up again");
+        assert!(Migrator::get_pending_migrations(&db)
+            .await
+            .expect("status")
+            .is_empty());
+    }
 }

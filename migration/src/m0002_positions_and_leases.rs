@@ -12,15 +12,13 @@
 //!   replica's), so clock skew between replicas cannot shorten a lease. It
 //!   replaces `lease_until`, which a replica's clock wrote.
 
-use sea_orm_migration::prelude::*;
+use crate::SqlMigration;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0002_positions_and_leases"
-    }
-}
+pub(crate) const MIGRATION: SqlMigration = SqlMigration {
+    name: "m0002_positions_and_leases",
+    up: UP,
+    down: DOWN,
+};
 
 const UP: &[&str] = &[
     "CREATE TABLE event_position (id INTEGER PRIMARY KEY, last_value BIGINT NOT NULL)",
@@ -36,19 +34,3 @@ const DOWN: &[&str] = &[
     "ALTER TABLE billing_run DROP COLUMN lease_expires_ms",
     "DROP TABLE event_position",
 ];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    /// One transaction on SQLite too: all or nothing, on one connection.
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
-    }
-
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::run_statements(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::run_statements(manager, DOWN).await
-    }
-}

@@ -4,19 +4,17 @@
 //! before it and not voided on or before it) by comparing dates in SQL; and
 //! `payment.invoice_posted_on`, the posting date its payments carry.
 
-use sea_orm_migration::prelude::*;
+use crate::SqlMigration;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0003_invoice_posted_voided_on"
-    }
-}
+pub(crate) const MIGRATION: SqlMigration = SqlMigration {
+    name: "m0003_invoice_posted_voided_on",
+    up: UP,
+    down: DOWN,
+};
 
 /// The statements, one per element, after the `{DATE}` type and the
 /// `{UTC_DATE:column}` expression (a timestamp's UTC date) are replaced.
-const UP: [&str; 11] = [
+const UP: &[&str] = &[
     "ALTER TABLE invoice ADD COLUMN posted_on {DATE}",
     "ALTER TABLE invoice ADD COLUMN voided_on {DATE}",
     // Payments carry their invoice's posting date, as they carry its issue
@@ -55,7 +53,7 @@ const UP: [&str; 11] = [
        (legal_entity_id, received_on, invoice_issue_date, customer_id, invoice_due_date, amount_e4, invoice_posted_on)",
 ];
 
-const DOWN: [&str; 8] = [
+const DOWN: &[&str] = &[
     "DROP INDEX payment_by_entity_date",
     "CREATE INDEX payment_by_entity_date ON payment \
        (legal_entity_id, received_on, invoice_issue_date, customer_id, invoice_due_date, amount_e4)",
@@ -68,21 +66,3 @@ const DOWN: [&str; 8] = [
     "ALTER TABLE invoice DROP COLUMN voided_on",
     "ALTER TABLE invoice DROP COLUMN posted_on",
 ];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    /// One transaction on SQLite too: all or nothing, and every statement on
-    /// one connection (another pooled SQLite connection can miss the schema
-    /// change the previous statement made).
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
-    }
-
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::run_statements(manager, &UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::run_statements(manager, &DOWN).await
-    }
-}

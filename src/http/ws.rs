@@ -17,7 +17,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::{future, SinkExt, StreamExt};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{future, SinkExt, Stream, StreamExt};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::AppState;
 use crate::graphql::loaders::loaders;
@@ -75,18 +77,21 @@ struct Held {
     violation: Option<(u16, String)>,
 }
 
+/// A message's `type` (empty if it has none) and `id`.
+fn type_and_id(message: &serde_json::Value) -> (&str, Option<&str>) {
+    let kind = message.get("type").and_then(|t| t.as_str());
+    let id = message.get("id").and_then(|i| i.as_str());
+    (kind.unwrap_or_default(), id)
+}
+
+/// Checks a client's message against the connection's rules. False (with
+/// the violation recorded in `held`) ends the inbound stream.
 fn inspect(held: &Mutex<Held>, bytes: &[u8]) -> bool {
     let Ok(message) = serde_json::from_slice::<serde_json::Value>(bytes) else {
         return true; // the protocol layer answers malformed frames itself
     };
-    let kind = message
-        .get("type")
-        .and_then(|t| t.as_str())
-        .unwrap_or_default();
-    let id = message
-        .get("id")
-        .and_then(|i| i.as_str())
-        .map(str::to_string);
+    let (kind, id) = type_and_id(&message);
+    let id = id.map(str::to_string);
     let Ok(mut held) = held.lock() else {
         return false;
     };
@@ -114,6 +119,8 @@ fn inspect(held: &Mutex<Held>, bytes: &[u8]) -> bool {
     true
 }
 
+/// Forgets a subscription the server ended (`complete` or `error`), so that
+/// it no longer counts against the cap and its id may be used again.
 fn finished(held: &Mutex<Held>, text: &str) {
     // Every `next` to every subscriber passes here: parse only the frames
     // that can end a subscription.
@@ -123,25 +130,41 @@ fn finished(held: &Mutex<Held>, text: &str) {
     let Ok(message) = serde_json::from_str::<serde_json::Value>(text) else {
         return;
     };
-    let kind = message
-        .get("type")
-        .and_then(|t| t.as_str())
-        .unwrap_or_default();
+    let (kind, id) = type_and_id(&message);
     if matches!(kind, "complete" | "error") {
-        if let (Some(id), Ok(mut held)) = (message.get("id").and_then(|i| i.as_str()), held.lock())
-        {
+        if let (Some(id), Ok(mut held)) = (id, held.lock()) {
             held.active.remove(id);
         }
     }
 }
 
-async fn serve(socket: WebSocket, state: AppState, protocol: Protocols) {
-    let (mut sink, stream) = socket.split();
-    let held = Arc::new(Mutex::new(Held::default()));
-    let (violation_tx, mut violation_rx) = tokio::sync::mpsc::channel::<()>(1);
+/// The client's side of a connection.
+type Sink = SplitSink<WebSocket, Message>;
 
-    let inbound_held = held.clone();
-    let inbound = stream
+async fn serve(socket: WebSocket, state: AppState, protocol: Protocols) {
+    let (sink, stream) = socket.split();
+    let held = Arc::new(Mutex::new(Held::default()));
+    let (violation_tx, violation_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let inbound = guarded(stream, held.clone(), violation_tx);
+    let init_state = state.clone();
+    let outbound = Protocol::new(state.schema.clone(), inbound, protocol)
+        .on_connection_init(move |payload| connection_init(init_state, payload));
+    futures_util::pin_mut!(outbound);
+    // Made once: each message wakes the relay loop, and a fresh
+    // `cancelled()` per wake would register with the token's tree every time.
+    let shutdown = state.ctx.shutdown.clone().cancelled_owned();
+    relay(outbound, sink, &held, violation_rx, shutdown).await;
+}
+
+/// The client's messages as bytes for the protocol, checked by [`inspect`]:
+/// the stream ends at the first violation, which is signalled on
+/// `violation_tx` so that the relay closes the connection.
+fn guarded(
+    stream: SplitStream<WebSocket>,
+    held: Arc<Mutex<Held>>,
+    violation_tx: tokio::sync::mpsc::Sender<()>,
+) -> impl Stream<Item = Vec<u8>> + Send + 'static {
+    stream
         .take_while(|m| future::ready(m.is_ok()))
         .filter_map(|m| {
             future::ready(match m {
@@ -151,68 +174,58 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols) {
             })
         })
         .take_while(move |bytes| {
-            let ok = inspect(&inbound_held, bytes);
+            let ok = inspect(&held, bytes);
             if !ok {
                 let _ = violation_tx.try_send(());
             }
             future::ready(ok)
-        });
+        })
+}
 
-    let init_state = state.clone();
-    let outbound = Protocol::new(state.schema.clone(), inbound, protocol).on_connection_init(
-        move |payload| async move {
-            let header = payload
-                .get("Authorization")
-                .or_else(|| payload.get("authorization"))
-                .and_then(|v| v.as_str());
-            let principal = init_state
-                .keys
-                .from_header(header)
-                .map_err(|_| async_graphql::Error::new("invalid or missing token"))?;
-            let mut data = Data::default();
-            data.insert(loaders(init_state.ctx.clone(), principal.clone()));
-            data.insert(principal);
-            Ok(data)
-        },
-    );
-    futures_util::pin_mut!(outbound);
+/// connection_init: the token in the payload becomes the connection's
+/// principal, and its loaders the data every operation sees.
+async fn connection_init(
+    state: AppState,
+    payload: serde_json::Value,
+) -> async_graphql::Result<Data> {
+    let header = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .and_then(|v| v.as_str());
+    let principal = state
+        .keys
+        .from_header(header)
+        .map_err(|_| async_graphql::Error::new("invalid or missing token"))?;
+    let mut data = Data::default();
+    data.insert(loaders(state.ctx.clone(), principal.clone()));
+    data.insert(principal);
+    Ok(data)
+}
 
+/// Sends the protocol's messages to the client until the connection ends:
+/// by either side, by a violation, by the init deadline or by shutdown.
+async fn relay(
+    mut outbound: impl Stream<Item = WsMessage> + Unpin,
+    mut sink: Sink,
+    held: &Mutex<Held>,
+    mut violations: tokio::sync::mpsc::Receiver<()>,
+    shutdown: WaitForCancellationFutureOwned,
+) {
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     futures_util::pin_mut!(init_deadline);
-    // Made once: each message wakes this loop, and a fresh `cancelled()`
-    // per wake would register with the token's tree every time.
-    let shutdown = state.ctx.shutdown.clone().cancelled_owned();
     futures_util::pin_mut!(shutdown);
-    let close = |code: u16, reason: String| {
-        Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
-    };
     loop {
         let initialised = held.lock().map(|h| h.initialised).unwrap_or(false);
         tokio::select! {
             biased;
             _ = &mut shutdown => {
-                // Streams end through `bounded` and send `complete`; give
-                // them a moment to flush, then close.
-                let flush = tokio::time::sleep(Duration::from_millis(200));
-                futures_util::pin_mut!(flush);
-                loop {
-                    tokio::select! {
-                        _ = &mut flush => break,
-                        message = outbound.next() => match message {
-                            Some(WsMessage::Text(text)) => { let _ = sink.send(Message::Text(text.into())).await; }
-                            _ => break,
-                        }
-                    }
-                }
+                flush(&mut outbound, &mut sink).await;
                 let _ = sink.send(close(1001, "Server shutting down".into())).await;
                 return;
             }
             message = outbound.next() => match message {
                 Some(WsMessage::Text(text)) => {
-                    finished(&held, &text);
+                    finished(held, &text);
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         return;
                     }
@@ -221,26 +234,45 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols) {
                     let _ = sink.send(close(code, reason)).await;
                     return;
                 }
-                None => {
-                    // Inbound ended: a protocol violation of ours, or the client left.
-                    let violation = held.lock().ok().and_then(|mut h| h.violation.take());
-                    if let Some((code, reason)) = violation {
-                        let _ = sink.send(close(code, reason)).await;
-                    }
-                    return;
-                }
+                // Inbound ended: a protocol violation of ours, or the client left.
+                None => return close_on_violation(&mut sink, held).await,
             },
-            Some(()) = violation_rx.recv() => {
-                let violation = held.lock().ok().and_then(|mut h| h.violation.take());
-                if let Some((code, reason)) = violation {
-                    let _ = sink.send(close(code, reason)).await;
-                }
-                return;
-            }
+            Some(()) = violations.recv() => return close_on_violation(&mut sink, held).await,
             _ = &mut init_deadline, if !initialised => {
                 let _ = sink.send(close(4408, "Connection initialisation timeout".into())).await;
                 return;
             }
         }
     }
+}
+
+/// At shutdown: streams end through `bounded` and send `complete`; give
+/// them a moment to flush.
+async fn flush(outbound: &mut (impl Stream<Item = WsMessage> + Unpin), sink: &mut Sink) {
+    let flush = tokio::time::sleep(Duration::from_millis(200));
+    futures_util::pin_mut!(flush);
+    loop {
+        tokio::select! {
+            _ = &mut flush => break,
+            message = outbound.next() => match message {
+                Some(WsMessage::Text(text)) => { let _ = sink.send(Message::Text(text.into())).await; }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Closes with the violation's code and reason, if [`inspect`] recorded one.
+async fn close_on_violation(sink: &mut Sink, held: &Mutex<Held>) {
+    let violation = held.lock().ok().and_then(|mut h| h.violation.take());
+    if let Some((code, reason)) = violation {
+        let _ = sink.send(close(code, reason)).await;
+    }
+}
+
+fn close(code: u16, reason: String) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
