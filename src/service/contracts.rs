@@ -41,6 +41,38 @@ pub async fn create_contract(
     input: CreateContract,
 ) -> ServiceResult<entity::contract::Model> {
     require(principal, Scope::ContractsWrite)?;
+    let terms = check_terms(&input)?;
+    let customer = party::find_customer(&ctx.db, principal, input.customer_id)
+        .await?
+        .ok_or_else(|| ServiceError::bad_input("customerId", "customer does not exist"))?;
+    let entity = visible_entity(ctx, principal, customer.legal_entity_id).await?;
+    let lines = validate_lines(ctx, principal, entity.id, input.lines).await?;
+    let new = contract::NewContract {
+        legal_entity_id: entity.id,
+        customer_id: customer.id,
+        start_date: input.start_date,
+        end_date: input.end_date,
+        interval: interval_code(input.interval),
+        interval_count: terms.interval_count,
+        timing: timing_code(terms.timing),
+        next_billing_date: terms.schedule.next_billing_date(0),
+        lines,
+    };
+    let txn = store::begin_write(&ctx.db).await?;
+    let created = contract::insert(&txn, new).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+struct Terms {
+    interval_count: i32,
+    timing: Timing,
+    schedule: Schedule,
+}
+
+/// The contract's dates, interval and line count, checked before anything
+/// is read.
+fn check_terms(input: &CreateContract) -> ServiceResult<Terms> {
     let interval_count = input.interval_count.unwrap_or(1);
     let in_range =
         u32::try_from(interval_count).is_ok_and(|n| (1..=MAX_INTERVAL_COUNT).contains(&n));
@@ -80,37 +112,19 @@ pub async fn create_contract(
         ));
     }
     let timing = input.timing.unwrap_or(Timing::InAdvance);
-    let count = u32::try_from(interval_count).unwrap_or(1);
     let schedule = Schedule::new(
         input.start_date,
         input.end_date,
         input.interval,
-        count,
+        interval_count.unsigned_abs(),
         timing,
     )
     .map_err(|e| ServiceError::bad_input("startDate", e.to_string()))?;
-
-    let customer = party::find_customer(&ctx.db, principal, input.customer_id)
-        .await?
-        .ok_or_else(|| ServiceError::bad_input("customerId", "customer does not exist"))?;
-    let entity = visible_entity(ctx, principal, customer.legal_entity_id).await?;
-    let lines = validate_lines(ctx, principal, entity.id, input.lines).await?;
-
-    let new = contract::NewContract {
-        legal_entity_id: entity.id,
-        customer_id: customer.id,
-        start_date: input.start_date,
-        end_date: input.end_date,
-        interval: interval_code(input.interval),
+    Ok(Terms {
         interval_count,
-        timing: timing_code(timing),
-        next_billing_date: schedule.next_billing_date(0),
-        lines,
-    };
-    let txn = store::begin_write(&ctx.db).await?;
-    let created = contract::insert(&txn, new).await?;
-    txn.commit().await?;
-    Ok(created)
+        timing,
+        schedule,
+    })
 }
 
 async fn validate_lines(
@@ -121,8 +135,22 @@ async fn validate_lines(
 ) -> ServiceResult<Vec<contract::NewContractLine>> {
     let tax_ids: Vec<i64> = lines.iter().filter_map(|l| l.tax_code_id).collect();
     let tax_codes = party::find_tax_codes(&ctx.db, principal, &tax_ids).await?;
-    let mut out = Vec::with_capacity(lines.len());
-    for (i, line) in lines.into_iter().enumerate() {
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| check_line(i, line, &tax_codes, legal_entity_id))
+        .collect()
+}
+
+/// One line: a name, a positive quantity, a price that is not negative,
+/// amounts the storage can hold and a tax code of the contract's entity.
+fn check_line(
+    i: usize,
+    line: ContractLineInput,
+    tax_codes: &[entity::tax_code::Model],
+    legal_entity_id: i64,
+) -> ServiceResult<contract::NewContractLine> {
+    {
         let field = |name: &str| format!("lines.{i}.{name}");
         let description = validate::name(&field("description"), &line.description)?;
         if line.quantity <= Decimal::ZERO {
@@ -169,14 +197,13 @@ async fn validate_lines(
                 ));
             }
         }
-        out.push(contract::NewContractLine {
+        Ok(contract::NewContractLine {
             description,
             quantity_e6,
             unit_price_e6,
             tax_code_id: line.tax_code_id,
-        });
+        })
     }
-    Ok(out)
 }
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;

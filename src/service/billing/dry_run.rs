@@ -114,10 +114,7 @@ async fn compute(
     run.status = RunStatus::Completed;
     run.completed_at = Some(now);
     run.duration_ms = Some((now - started).num_milliseconds());
-    if run.period_start.is_none() {
-        run.period_start = Some(run.as_of);
-        run.period_end = Some(run.as_of);
-    }
+    super::finish::settle_period(&mut run);
     let run = lease::save(&ctx.db, run, token, ctx.lease_ms)
         .await?
         .ok_or_else(|| ServiceError::conflict("the dry run was taken over"))?;

@@ -73,25 +73,8 @@ enum Step {
 pub async fn execute(ctx: Ctx, run_id: i64) {
     let started = Instant::now();
     let token = ctx.next_lease_token();
-    match lease::claim(&ctx.db, run_id, &token, ctx.lease_ms).await {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(err) => {
-            tracing::warn!(error = %err, "could not claim the run; the resumer tries again");
-            return;
-        }
-    }
-    let run = match with_retries(&ctx, "load run", || async {
-        Ok(runs::run_by_id(&ctx.db, run_id).await?)
-    })
-    .await
-    {
-        Ok(Some(run)) => run,
-        Ok(None) => return,
-        Err(err) => {
-            tracing::error!(error = %error_chain(&err), "could not load the run; its lease lapses and it is resumed");
-            return;
-        }
+    let Some(run) = claim_and_load(&ctx, &token, run_id).await else {
+        return;
     };
     tracing::Span::current().record("legal_entity_id", run.legal_entity_id);
     if run.dry_run {
@@ -112,33 +95,8 @@ pub async fn execute(ctx: Ctx, run_id: i64) {
             "the run could not start: {err}"
         ))),
     };
-    let (run, error) = match outcome {
-        Ok(Step::Done(run)) => (*run, None),
-        Ok(Step::LeaseLost) => {
-            tracing::warn!("the run was taken over or finished by another execution; stopping");
-            return;
-        }
-        Ok(Step::Released) => {
-            tracing::info!(
-                "shutting down: lease released, the run continues elsewhere or at the next start"
-            );
-            return;
-        }
-        Err(err) if ctx.shutdown.is_cancelled() => {
-            tracing::warn!(error = %error_chain(&err), "stopped by shutdown; releasing the lease");
-            if let Err(err) = lease::release(&ctx.db, run_id, &token).await {
-                tracing::warn!(error = %err, "could not release the lease; it lapses by itself");
-            }
-            return;
-        }
-        Err(err) => {
-            tracing::error!(error = %error_chain(&err), "billing run failed");
-            let latest = match runs::run_by_id(&ctx.db, run_id).await {
-                Ok(Some(latest)) => latest,
-                _ => run,
-            };
-            (latest, Some(failure_message(&env, &err)))
-        }
+    let Some((run, error)) = ending(&ctx, &token, run, &env, outcome).await else {
+        return;
     };
     let env = env.as_ref().ok();
     let finished = with_retries(&ctx, "finish", || {
@@ -155,6 +113,71 @@ pub async fn execute(ctx: Ctx, run_id: i64) {
             error = %error_chain(&err),
             "could not record the run's end; its lease lapses and it is resumed"
         ),
+    }
+}
+
+/// Claims the run's lease for `token` and loads it; `None` when another
+/// execution holds it, it is gone, or the database is unreachable (the
+/// resumer tries again once the lease lapses).
+async fn claim_and_load(ctx: &Ctx, token: &str, run_id: i64) -> Option<billing_run::Model> {
+    match lease::claim(&ctx.db, run_id, token, ctx.lease_ms).await {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not claim the run; the resumer tries again");
+            return None;
+        }
+    }
+    let loaded = with_retries(ctx, "load run", || async {
+        Ok(runs::run_by_id(&ctx.db, run_id).await?)
+    })
+    .await;
+    match loaded {
+        Ok(run) => run,
+        Err(err) => {
+            tracing::error!(error = %error_chain(&err), "could not load the run; its lease lapses and it is resumed");
+            None
+        }
+    }
+}
+
+/// How the run ends: its last state and its error (`None`: completed), or
+/// `None` when this execution stops without finishing it (lease lost, or
+/// released at shutdown).
+async fn ending(
+    ctx: &Ctx,
+    token: &str,
+    run: billing_run::Model,
+    env: &ServiceResult<RunEnv>,
+    outcome: ServiceResult<Step>,
+) -> Option<(billing_run::Model, Option<String>)> {
+    match outcome {
+        Ok(Step::Done(run)) => Some((*run, None)),
+        Ok(Step::LeaseLost) => {
+            tracing::warn!("the run was taken over or finished by another execution; stopping");
+            None
+        }
+        Ok(Step::Released) => {
+            tracing::info!(
+                "shutting down: lease released, the run continues elsewhere or at the next start"
+            );
+            None
+        }
+        Err(err) if ctx.shutdown.is_cancelled() => {
+            tracing::warn!(error = %error_chain(&err), "stopped by shutdown; releasing the lease");
+            if let Err(err) = lease::release(&ctx.db, run.id, token).await {
+                tracing::warn!(error = %err, "could not release the lease; it lapses by itself");
+            }
+            None
+        }
+        Err(err) => {
+            tracing::error!(error = %error_chain(&err), "billing run failed");
+            let latest = match runs::run_by_id(&ctx.db, run.id).await {
+                Ok(Some(latest)) => latest,
+                _ => run,
+            };
+            Some((latest, Some(failure_message(env, &err))))
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 use chrono::Utc;
 use entity::billing_run;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::chunk::{audit_run, RunEnv};
@@ -27,19 +28,15 @@ pub(super) async fn finish(
 ) -> ServiceResult<Option<billing_run::Model>> {
     let txn = store::begin_write(&ctx.db).await?;
     let now = Utc::now();
-    let failed = error.is_some();
-    run.status = if failed {
+    run.status = if error.is_some() {
         RunStatus::Failed
     } else {
         RunStatus::Completed
     };
-    run.error = error.clone();
+    run.error = error;
     run.completed_at = Some(now);
     run.duration_ms = run.started_at.map(|s| (now - s).num_milliseconds());
-    if run.period_start.is_none() {
-        run.period_start = Some(run.as_of);
-        run.period_end = Some(run.as_of);
-    }
+    settle_period(&mut run);
     let Some(run) = lease::save(&txn, run, token, ctx.lease_ms).await? else {
         txn.rollback().await?;
         return Ok(None);
@@ -55,29 +52,63 @@ pub(super) async fn finish(
         Some(e) => e.config.notification_level,
         None => agent::config(&txn).await?.notification_level,
     };
+    notify(&txn, &run, level, &format!("{total} {currency}")).await?;
+    // Outbox and audit rows last (their positions are taken at the end).
+    record(&txn, &run, total, &currency).await?;
+    txn.commit().await?;
+    ctx.publish(&run);
+    Ok(Some(run))
+}
+
+/// A run that billed nothing covers its as-of date alone (D to D); the
+/// real run and the dry run both finish through here.
+pub(super) fn settle_period(run: &mut billing_run::Model) {
+    if run.period_start.is_none() {
+        run.period_start = Some(run.as_of);
+        run.period_end = Some(run.as_of);
+    }
+}
+
+/// The notification the agent's level asks for: every finished run (ALL),
+/// failed ones (FAILURES_ONLY) or none.
+async fn notify(
+    txn: &impl ConnectionTrait,
+    run: &billing_run::Model,
+    level: NotificationLevel,
+    total: &str,
+) -> ServiceResult<()> {
+    let failed = run.status == RunStatus::Failed;
     let notifies = match level {
         NotificationLevel::All => true,
         NotificationLevel::FailuresOnly => failed,
         NotificationLevel::None => false,
     };
-    if notifies {
-        let message = match &error {
-            Some(e) => format!("Billing run {} failed: {e}", run.run_number),
-            None => format!(
-                "Billing run {} completed: {} invoices, {} {}",
-                run.run_number, run.invoice_count, total, currency
-            ),
-        };
-        notification::insert(
-            &txn,
-            run.legal_entity_id,
-            run.id,
-            &level.to_string(),
-            message,
-        )
-        .await?;
+    if !notifies {
+        return Ok(());
     }
-    // Outbox and audit rows last (their positions are taken at the end).
+    let message = match &run.error {
+        Some(e) => format!("Billing run {} failed: {e}", run.run_number),
+        None => format!(
+            "Billing run {} completed: {} invoices, {}",
+            run.run_number,
+            run.invoice_count,
+            total.trim_end()
+        ),
+    };
+    let level = level.to_string();
+    notification::insert(txn, run.legal_entity_id, run.id, &level, message).await?;
+    Ok(())
+}
+
+/// The step audit rows of a completed run, then RUN_COMPLETED or RUN_FAILED
+/// with its summary and the `billing_run.*` event.
+async fn record(
+    txn: &impl ConnectionTrait,
+    run: &billing_run::Model,
+    total: rust_decimal::Decimal,
+    currency: &str,
+) -> ServiceResult<()> {
+    let failed = run.status == RunStatus::Failed;
     if !failed {
         for (step, mut details) in [
             (
@@ -88,7 +119,7 @@ pub(super) async fn finish(
             ("emit_events", json!({ "events": run.event_count })),
         ] {
             details["step"] = json!(step);
-            audit_run(&txn, &run, "STEP_COMPLETED", details).await?;
+            audit_run(txn, run, "STEP_COMPLETED", details).await?;
         }
     }
     let summary = json!({
@@ -98,16 +129,16 @@ pub(super) async fn finish(
         "invoices": run.invoice_count,
         "invoiceTotal": total.to_string(),
         "currency": currency,
-        "error": error,
+        "error": run.error,
     });
     let (action, event_type) = if failed {
         ("RUN_FAILED", BILLING_RUN_FAILED)
     } else {
         ("RUN_COMPLETED", BILLING_RUN_COMPLETED)
     };
-    audit_run(&txn, &run, action, summary.clone()).await?;
+    audit_run(txn, run, action, summary.clone()).await?;
     outbox::insert_events(
-        &txn,
+        txn,
         vec![NewEvent {
             event_type,
             legal_entity_id: run.legal_entity_id,
@@ -116,7 +147,5 @@ pub(super) async fn finish(
         }],
     )
     .await?;
-    txn.commit().await?;
-    ctx.publish(&run);
-    Ok(Some(run))
+    Ok(())
 }
