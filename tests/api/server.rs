@@ -1,5 +1,6 @@
-//! The HTTP and WebSocket edge (DESIGN.md, API), the CLI, and the schema's
-//! faithfulness to api-contract.graphql.
+//! The server as a whole (DESIGN.md, Parts: API and CLI; Operations):
+//! health, request ids, CORS, GraphQL over GET and WebSocket, the CLI, the
+//! schema's faithfulness to api-contract.graphql, and `--live-cpus`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,9 +11,12 @@ use async_graphql::parser::types::{
     FieldDefinition, InputValueDefinition, TypeDefinition, TypeKind, TypeSystemDefinition,
 };
 use async_graphql::parser::Positioned;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use crate::helpers::http::{get, send};
+use crate::helpers::ws::{completed, Client};
 use crate::helpers::{admin, code, spawn_app, SECRET};
+use crate::process::{Opts, Server};
 
 #[tokio::test]
 async fn health_and_ready_answer_200() {
@@ -28,124 +32,25 @@ async fn health_and_ready_answer_200() {
     }
 }
 
+/// GET runs queries; a route the server does not have is a GraphQL-shaped
+/// 404. What /graphql refuses (mutations over GET, other content types,
+/// batches, oversized bodies) is in `transport::http`.
 #[tokio::test]
-async fn graphql_over_http_takes_get_queries_and_refuses_what_it_does_not_speak() {
+async fn get_runs_queries_and_an_unknown_route_is_a_graphql_shaped_404() {
     let app = spawn_app().await;
-    let url = format!("{}/graphql", app.addr);
-    let response = app
-        .client
-        .get(&url)
-        .query(&[("query", "{legalEntities{id}}")])
-        .bearer_auth(admin())
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 200, "API: GET /graphql runs queries");
-    let body: Value = response.json().await.expect("JSON");
-    assert_eq!(body, json!({ "data": { "legalEntities": [] } }));
-
-    let get_mutation = app
-        .client
-        .get(&url)
-        .query(&[("query", "mutation { __typename }")])
-        .bearer_auth(admin());
-    let text_plain = app
-        .client
-        .post(&url)
-        .bearer_auth(admin())
-        .header("content-type", "text/plain")
-        .body(r#"{"query":"{ __typename }"}"#);
-    let batch = app
-        .client
-        .post(&url)
-        .bearer_auth(admin())
-        .json(&json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]));
+    let reply = get(&app, &[("query", "{legalEntities{id}}".into())]).await;
+    assert_eq!(
+        (reply.status, &reply.body),
+        (200, &json!({ "data": { "legalEntities": [] } })),
+        "API: GET /graphql runs queries"
+    );
     let unknown = app.client.get(format!("{}/no/such/route", app.addr));
-    for (name, request, status, expected) in [
-        ("GET mutation", get_mutation, 405, "BAD_USER_INPUT"),
-        ("text/plain POST", text_plain, 415, "BAD_USER_INPUT"),
-        ("batch", batch, 400, "BAD_USER_INPUT"),
-        ("unknown route", unknown, 404, "NOT_FOUND"),
-    ] {
-        let response = request.send().await.expect("sent");
-        assert_eq!(
-            response.status(),
-            status,
-            "API: {name} is refused with {status}"
-        );
-        let body: Value = response
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("{name}: JSON body: {e}"));
-        assert_eq!(
-            code(&body),
-            expected,
-            "API: {name} answers with extensions.code: {body}"
-        );
-    }
-}
-
-/// POSTs a 2 MiB query (the limit is 1 MiB) and returns status and body.
-async fn post_oversized_body() -> (u16, String) {
-    let app = spawn_app().await;
-    let query = format!("{{ __typename }} # {}", "x".repeat(2 * 1024 * 1024));
-    let response = app
-        .client
-        .post(format!("{}/graphql", app.addr))
-        .bearer_auth(admin())
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .expect("sent");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("body"))
-}
-
-#[tokio::test]
-async fn a_body_over_the_limit_is_refused_with_413() {
-    let (status, _) = post_oversized_body().await;
-    assert_eq!(status, 413, "API: bodies over the 1 MiB limit are refused");
-}
-
-#[tokio::test]
-
-async fn a_body_over_the_limit_gets_a_graphql_shaped_413_body() {
-    let (_, text) = post_oversized_body().await;
-    let body: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|_| panic!("API: a 413 has a GraphQL-shaped JSON body, got {text:?}"));
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-}
-
-#[tokio::test]
-async fn syntax_errors_unknown_fields_and_depth_bombs_are_refused_as_bad_input() {
-    let app = spawn_app().await;
-    let tok = admin();
-    for query in ["{ legalEntities { id ", "{ noSuchField }"] {
-        let body = app.gql(&tok, query, json!({})).await;
-        assert_eq!(
-            code(&body),
-            "BAD_USER_INPUT",
-            "API: {query:?} is the client's fault: {body}"
-        );
-    }
-    let mut bomb = "__schema { types { fields { type { name } } } }".to_string();
-    for _ in 0..11 {
-        bomb = bomb.replacen("{ name }", "{ ofType { name } }", 1);
-    }
-    let body = app.gql(&tok, &format!("{{ {bomb} }}"), json!({})).await;
-    assert!(
-        body["errors"].as_array().is_some_and(|e| !e.is_empty()),
-        "API: a query deeper than 12 is refused: {body}"
-    );
-    assert!(
-        body["data"].is_null(),
-        "API: a refused query runs nothing: {body}"
-    );
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("too deep"),
-        "API: refused by the depth limit: {body}"
+    let reply = send(unknown).await;
+    assert_eq!(
+        (reply.status, code(&reply.body)),
+        (404, "NOT_FOUND"),
+        "API: an unknown route is 404 with extensions.code: {}",
+        reply.body
     );
 }
 
@@ -215,43 +120,18 @@ async fn cors_preflight_allows_only_configured_origins() {
 async fn websocket_acks_a_valid_token_and_runs_a_query_to_completion() {
     let app = spawn_app().await;
     app.create_entity("WS", "EUR").await;
-    let mut ws = app
-        .ws(json!({ "Authorization": format!("Bearer {}", admin()) }))
-        .await;
-    assert_eq!(
-        ws.next().await,
-        Some(json!({ "type": "connection_ack" })),
-        "Access: a valid token is acked"
-    );
+    let mut ws = Client::authed(app.port, &admin()).await;
     ws.subscribe("1", "{ legalEntities { code } }", json!({}))
         .await;
+    let frames = ws.gather(|f| completed(f, "1")).await;
     assert_eq!(
-        ws.next().await,
-        Some(
-            json!({ "id": "1", "type": "next", "payload": { "data": { "legalEntities": [{ "code": "WS" }] } } })
-        )
+        frames,
+        [
+            json!({ "id": "1", "type": "next", "payload": { "data": { "legalEntities": [{ "code": "WS" }] } } }),
+            json!({ "id": "1", "type": "complete" })
+        ],
+        "API: a query over WebSocket answers once, then completes"
     );
-    assert_eq!(
-        ws.next().await,
-        Some(json!({ "id": "1", "type": "complete" }))
-    );
-}
-
-#[tokio::test]
-async fn websocket_without_a_valid_token_is_never_acked() {
-    let app = spawn_app().await;
-    for payload in [json!({}), json!({ "Authorization": "Bearer garbage" })] {
-        let mut ws = app.ws(payload.clone()).await;
-        for _ in 0..3 {
-            let Some(message) = ws.next().await else {
-                break;
-            };
-            assert_ne!(
-                message["type"], "connection_ack",
-                "Access: {payload} must not be acked: {message}"
-            );
-        }
-    }
 }
 
 fn billrun(args: &[&str]) -> std::process::Output {
@@ -521,32 +401,23 @@ async fn live_cpus_keep_websocket_threads_apart_from_the_rest_of_the_server() {
     }
 
     let live = *ours.last().expect("a CPU");
-    let mut child = serve_with_live_cpus(&database_url, port, &live.to_string());
-    let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let tasks: Vec<(String, Vec<usize>)> = std::fs::read_dir(format!("/proc/{}/task", child.id()))
-        .expect("the server's threads")
-        .filter_map(|t| t.ok())
-        .map(|t| {
-            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            (comm.trim().to_string(), cpus_of(&t.path()))
-        })
-        .collect();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(up, "the pinned server answers /health");
+    let opts = Opts {
+        args: ["--live-cpus", &live.to_string(), "--db-pool-size", "3"]
+            .map(String::from)
+            .to_vec(),
+        ..Opts::default()
+    };
+    let server = Server::start("pinned", &database_url, &opts).await;
+    let tasks: Vec<(String, Vec<usize>)> =
+        std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+            .expect("the server's threads")
+            .filter_map(|t| t.ok())
+            .map(|t| {
+                let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                (comm.trim().to_string(), cpus_of(&t.path()))
+            })
+            .collect();
+    drop(server);
     let (live_threads, rest): (Vec<_>, Vec<_>) =
         tasks.iter().partition(|(name, _)| name == "billrun-live");
     assert_eq!(
