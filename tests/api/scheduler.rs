@@ -20,6 +20,12 @@ fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         .expect("valid time")
 }
 
+/// One scheduler poll at `now`; what it fired. A tick that errs fails the
+/// test: a bad job or a busy entity is a firing outcome, not an error.
+async fn tick(ctx: &Ctx, now: DateTime<Utc>) -> Vec<Firing> {
+    scheduler::tick(ctx, now).await.expect("the tick goes on")
+}
+
 /// Waits for the runs a tick started (they run in the background).
 async fn settle(ctx: &Ctx) {
     ctx.tasks.close();
@@ -85,39 +91,26 @@ async fn weekly_monday_job_fires_once_per_week_across_the_october_dst_change() {
 
     // Monday 2026-10-19 06:00 EEST = 03:00 UTC.
     assert!(
-        scheduler::tick(&ctx, utc(2026, 10, 19, 2, 59))
-            .await
-            .expect("tick")
-            .is_empty(),
+        tick(&ctx, utc(2026, 10, 19, 2, 59)).await.is_empty(),
         "not due yet"
     );
-    let fired = scheduler::tick(&ctx, utc(2026, 10, 19, 3, 0))
-        .await
-        .expect("tick");
+    let fired = tick(&ctx, utc(2026, 10, 19, 3, 0)).await;
     assert!(
         matches!(fired.as_slice(), [Firing::Fired { missed: 0, .. }]),
         "fires at 06:00 local: {fired:?}"
     );
     settle(&ctx).await;
     assert!(
-        scheduler::tick(&ctx, utc(2026, 10, 19, 3, 1))
-            .await
-            .expect("tick")
-            .is_empty(),
+        tick(&ctx, utc(2026, 10, 19, 3, 1)).await.is_empty(),
         "never twice"
     );
 
     // Clocks went back on 2026-10-25: Monday 06:00 EET = 04:00 UTC.
     assert!(
-        scheduler::tick(&ctx, utc(2026, 10, 26, 3, 0))
-            .await
-            .expect("tick")
-            .is_empty(),
+        tick(&ctx, utc(2026, 10, 26, 3, 0)).await.is_empty(),
         "03:00 UTC is 05:00 EET"
     );
-    let fired = scheduler::tick(&ctx, utc(2026, 10, 26, 4, 0))
-        .await
-        .expect("tick");
+    let fired = tick(&ctx, utc(2026, 10, 26, 4, 0)).await;
     assert_eq!(
         fired.len(),
         1,
@@ -157,9 +150,7 @@ async fn a_server_down_across_several_firings_fires_once_and_records_the_catch_u
     let entity = entity_with_contract(&app, "SCH").await;
     let job = weekly_job(&ctx, entity, utc(2026, 10, 1, 0, 0), true).await;
     // Due first on Oct 5; the server comes back on Nov 27.
-    let fired = scheduler::tick(&ctx, utc(2026, 11, 27, 12, 0))
-        .await
-        .expect("tick");
+    let fired = tick(&ctx, utc(2026, 11, 27, 12, 0)).await;
     assert_eq!(fired.len(), 1, "catch-up, not a burst: {fired:?}");
     let Firing::Fired { missed, .. } = &fired[0] else {
         panic!("expected a firing: {fired:?}")
@@ -169,10 +160,7 @@ async fn a_server_down_across_several_firings_fires_once_and_records_the_catch_u
         "Oct 12, 19, 26, Nov 2, 9, 16, 23 were missed too"
     );
     settle(&ctx).await;
-    assert!(scheduler::tick(&ctx, utc(2026, 11, 27, 12, 0))
-        .await
-        .expect("tick")
-        .is_empty());
+    assert!(tick(&ctx, utc(2026, 11, 27, 12, 0)).await.is_empty());
     let audit = audit_event::Entity::find()
         .filter(audit_event::Column::SubjectType.eq("ScheduledJob"))
         .filter(audit_event::Column::SubjectId.eq(job.to_string()))
@@ -241,9 +229,7 @@ async fn a_disabled_job_never_fires_and_a_deleted_job_stops() {
         .await;
     assert_eq!(body["data"]["deleteScheduledJob"], true, "{body}");
     for day in [19, 26] {
-        let fired = scheduler::tick(&ctx, utc(2026, 10, day, 12, 0))
-            .await
-            .expect("tick");
+        let fired = tick(&ctx, utc(2026, 10, day, 12, 0)).await;
         assert!(
             fired.is_empty(),
             "disabled and deleted jobs never fire: {fired:?}"
@@ -272,9 +258,7 @@ async fn an_active_run_makes_the_firing_record_a_conflict_not_an_error() {
     .await
     .expect("active run");
     txn.commit().await.expect("commit");
-    let fired = scheduler::tick(&ctx, utc(2026, 10, 19, 3, 0))
-        .await
-        .expect("a conflict is not an error");
+    let fired = tick(&ctx, utc(2026, 10, 19, 3, 0)).await;
     assert_eq!(
         fired,
         vec![Firing::Conflict {
@@ -289,10 +273,7 @@ async fn an_active_run_makes_the_firing_record_a_conflict_not_an_error() {
         .expect("audit");
     assert_eq!(audit.len(), 1, "the conflict is in the audit trail");
     assert!(
-        scheduler::tick(&ctx, utc(2026, 10, 19, 3, 5))
-            .await
-            .expect("tick")
-            .is_empty(),
+        tick(&ctx, utc(2026, 10, 19, 3, 5)).await.is_empty(),
         "no error loop"
     );
 }
@@ -363,9 +344,7 @@ async fn a_job_whose_stored_cron_no_longer_parses_is_reported_and_the_others_sti
     damaged.cron = Set("every monday".into());
     damaged.update(&app.db).await.expect("damage");
 
-    let fired = scheduler::tick(&ctx, utc(2026, 11, 2, 5, 0))
-        .await
-        .expect("the tick goes on");
+    let fired = tick(&ctx, utc(2026, 11, 2, 5, 0)).await;
     assert!(fired.contains(&Firing::Failed { job_id: bad }), "{fired:?}");
     assert!(
         fired.iter().any(|f| matches!(f, Firing::Fired { job_id, run_ids, .. } if *job_id == good && run_ids.len() == 1)),
@@ -376,9 +355,7 @@ async fn a_job_whose_stored_cron_no_longer_parses_is_reported_and_the_others_sti
         actions.contains(&"SCHEDULE_FAILED".to_string()),
         "{actions:?}"
     );
-    let again = scheduler::tick(&ctx, utc(2026, 11, 2, 5, 0))
-        .await
-        .expect("tick");
+    let again = tick(&ctx, utc(2026, 11, 2, 5, 0)).await;
     assert!(
         again.is_empty(),
         "the bad job is moved past its firing, not retried every poll: {again:?}"
@@ -408,9 +385,7 @@ async fn an_all_entities_job_starts_the_free_entities_and_records_a_conflict_for
     assert!(claimed.expect("claim"), "the other replica holds the lease");
     txn.commit().await.expect("commit");
     let all = weekly_job(&ctx, None, utc(2026, 11, 1, 0, 0), true).await;
-    let fired = scheduler::tick(&ctx, utc(2026, 11, 2, 5, 0))
-        .await
-        .expect("tick");
+    let fired = tick(&ctx, utc(2026, 11, 2, 5, 0)).await;
     let [Firing::Fired {
         job_id, run_ids, ..
     }] = fired.as_slice()

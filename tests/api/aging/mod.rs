@@ -218,11 +218,9 @@ async fn rows_list_only_customers_with_something_open_sorted_by_name() {
 
 /// An entity in `timezone` (USD, no contracts); its id.
 async fn entity_in(app: &TestApp, code: &str, timezone: &str) -> String {
-    let q = "mutation($i: CreateLegalEntityInput!) { createLegalEntity(input: $i) { id } }";
-    let i = json!({ "code": code, "name": code, "currency": "USD", "country": "KI",
-                    "timezone": timezone });
-    let id = &app.data(&admin(), q, json!({ "i": i })).await["createLegalEntity"]["id"];
-    id.as_str().expect("id").to_string()
+    let input = json!({ "code": code, "name": code, "currency": "USD", "country": "KI",
+                        "timezone": timezone });
+    app.create("LegalEntity", input).await
 }
 
 /// UTC+14 and UTC-11 are 25 hours apart, so at any instant their dates

@@ -37,12 +37,8 @@ pub fn label(days: i64) -> &'static str {
 }
 
 pub async fn customer_on_terms(app: &TestApp, entity: &str, name: &str, terms: i32) -> String {
-    let q = "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }";
-    let i = json!({ "legalEntityId": entity, "name": name, "paymentTermsDays": terms });
-    app.data(&admin(), q, json!({ "i": i })).await["createCustomer"]["id"]
-        .as_str()
-        .expect("id")
-        .to_string()
+    let input = json!({ "legalEntityId": entity, "name": name, "paymentTermsDays": terms });
+    app.create("Customer", input).await
 }
 
 /// A billing run with `wait: true` that must complete.

@@ -73,23 +73,13 @@ pub async fn customer(
     email: Option<&str>,
     payment_method: bool,
 ) -> String {
-    let q = "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }";
-    let i = json!({ "legalEntityId": entity, "name": name, "email": email,
-                    "hasPaymentMethod": payment_method });
-    let data = app.data(&admin(), q, json!({ "i": i })).await;
-    data["createCustomer"]["id"]
-        .as_str()
-        .expect("id")
-        .to_string()
+    let input = json!({ "legalEntityId": entity, "name": name, "email": email,
+                        "hasPaymentMethod": payment_method });
+    app.create("Customer", input).await
 }
 
 pub async fn contract_with(app: &TestApp, input: Value) -> String {
-    let q = "mutation($i: CreateContractInput!) { createContract(input: $i) { id } }";
-    let data = app.data(&admin(), q, json!({ "i": input })).await;
-    data["createContract"]["id"]
-        .as_str()
-        .expect("id")
-        .to_string()
+    app.create("Contract", input).await
 }
 
 /// `(id, status, nextBillingDate)` of an entity's contracts, in creation order.
@@ -229,6 +219,32 @@ pub async fn run_count(app: &TestApp) -> u64 {
 }
 
 pub const COMPLETED_EVENT: &str = "billing_run.completed";
+
+/// The audit trail of a run that billed in one chunk, in order.
+pub const ONE_CHUNK_TRAIL: [&str; 7] = [
+    "RUN_TRIGGERED",
+    "RUN_STARTED",
+    "STEP_COMPLETED",
+    "STEP_COMPLETED",
+    "STEP_COMPLETED",
+    "STEP_COMPLETED",
+    "RUN_COMPLETED",
+];
+
+/// The rows of a run's `auditTrail` with this action.
+pub fn audited<'a>(run: &'a Value, action: &str) -> Vec<&'a Value> {
+    let trail = run["auditTrail"].as_array().expect("auditTrail");
+    trail.iter().filter(|a| a["action"] == action).collect()
+}
+
+/// The types of the outbox's events, in id order.
+pub async fn outbox_types(app: &TestApp) -> Vec<String> {
+    outbox(app)
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
 
 /// An entity with `contracts` monthly contracts from 2026-11-01.
 pub async fn entity_with(app: &TestApp, code: &str, contracts: usize) -> String {

@@ -199,48 +199,31 @@ impl TestApp {
         body["data"].clone()
     }
 
-    pub async fn create_entity(&self, code: &str, currency: &str) -> String {
-        let data = self
-            .data(
-                &admin(),
-                "mutation($i: CreateLegalEntityInput!) { createLegalEntity(input: $i) { id } }",
-                json!({ "i": { "code": code, "name": format!("{code} Ltd"), "currency": currency,
-                               "country": "EE", "timezone": "Europe/Tallinn" } }),
-            )
-            .await;
-        data["createLegalEntity"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string()
+    /// Runs `create<Kind>(input: $i) { id }` as admin; the new id.
+    pub async fn create(&self, kind: &str, input: Value) -> String {
+        let q = format!("mutation($i: Create{kind}Input!) {{ create{kind}(input: $i) {{ id }} }}");
+        let data = self.data(&admin(), &q, json!({ "i": input })).await;
+        let id = &data[format!("create{kind}")]["id"];
+        id.as_str().expect("id").to_string()
     }
 
+    /// A legal entity in Europe/Tallinn.
+    pub async fn create_entity(&self, code: &str, currency: &str) -> String {
+        let input = json!({ "code": code, "name": format!("{code} Ltd"), "currency": currency,
+                            "country": "EE", "timezone": "Europe/Tallinn" });
+        self.create("LegalEntity", input).await
+    }
+
+    /// A customer with an email and a payment method.
     pub async fn create_customer(&self, entity_id: &str, name: &str) -> String {
-        let data = self
-            .data(
-                &admin(),
-                "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }",
-                json!({ "i": { "legalEntityId": entity_id, "name": name, "email": "ap@example.com",
-                               "hasPaymentMethod": true } }),
-            )
-            .await;
-        data["createCustomer"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string()
+        let input = json!({ "legalEntityId": entity_id, "name": name, "email": "ap@example.com",
+                            "hasPaymentMethod": true });
+        self.create("Customer", input).await
     }
 
     pub async fn create_tax_code(&self, entity_id: &str, code: &str, rate: &str) -> String {
-        let data = self
-            .data(
-                &admin(),
-                "mutation($i: CreateTaxCodeInput!) { createTaxCode(input: $i) { id } }",
-                json!({ "i": { "legalEntityId": entity_id, "code": code, "rate": rate } }),
-            )
-            .await;
-        data["createTaxCode"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string()
+        let input = json!({ "legalEntityId": entity_id, "code": code, "rate": rate });
+        self.create("TaxCode", input).await
     }
 
     /// A monthly contract with one line.
@@ -251,19 +234,11 @@ impl TestApp {
         price: &str,
         tax: Option<&str>,
     ) -> String {
-        let data = self
-            .data(
-                &admin(),
-                "mutation($i: CreateContractInput!) { createContract(input: $i) { id } }",
-                json!({ "i": { "customerId": customer_id, "startDate": start, "interval": "MONTH",
-                               "lines": [{ "description": "Subscription", "quantity": "1",
-                                           "unitPrice": price, "taxCodeId": tax }] } }),
-            )
-            .await;
-        data["createContract"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string()
+        let line = json!({ "description": "Subscription", "quantity": "1", "unitPrice": price,
+                           "taxCodeId": tax });
+        let input = json!({ "customerId": customer_id, "startDate": start, "interval": "MONTH",
+                            "lines": [line] });
+        self.create("Contract", input).await
     }
 }
 

@@ -11,8 +11,8 @@ use sea_orm::{
 use serde_json::{json, Value};
 
 use crate::helpers::billing::{
-    actions, all_invoices, configure, count_type, edit_contract, entity_with_contracts, field, num,
-    outbox, run, run_invoices, trigger,
+    actions, all_invoices, audited, configure, count_type, edit_contract, entity_with_contracts,
+    field, num, outbox, outbox_types, run, run_invoices, trigger,
 };
 use crate::helpers::{admin, spawn_app};
 
@@ -42,12 +42,7 @@ async fn a_contract_with_bad_data_is_skipped_and_named_while_the_others_are_bill
         .map(|i| i.contract_id)
         .collect();
     assert_eq!(billed, [Some(num(&ids[0])), Some(num(&ids[2]))]);
-    let skipped: Vec<&Value> = r["auditTrail"]
-        .as_array()
-        .expect("trail")
-        .iter()
-        .filter(|a| a["action"] == "CONTRACT_SKIPPED")
-        .collect();
+    let skipped = audited(&r, "CONTRACT_SKIPPED");
     assert_eq!(
         skipped.len(),
         1,
@@ -106,12 +101,7 @@ async fn a_contract_whose_amounts_cannot_be_stored_is_skipped_and_the_others_bil
         (r["invoiceCount"].clone(), r["skippedCount"].clone()),
         (json!(2), json!(1))
     );
-    let skipped: Vec<&Value> = r["auditTrail"]
-        .as_array()
-        .expect("trail")
-        .iter()
-        .filter(|a| a["action"] == "CONTRACT_SKIPPED")
-        .collect();
+    let skipped = audited(&r, "CONTRACT_SKIPPED");
     assert_eq!(
         skipped.first().map(|a| &a["details"]["contractId"]),
         Some(&json!(ids[1])),
@@ -151,10 +141,8 @@ async fn a_run_the_database_fails_ends_failed_writes_nothing_half_and_a_retry_bi
         all_invoices(&app).await.is_empty(),
         "The run: a failed chunk writes nothing (one transaction)"
     );
-    let events = outbox(&app).await;
-    let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
-        kinds,
+        outbox_types(&app).await,
         ["billing_run.failed"],
         "Events: the run ends with billing_run.failed, nothing else"
     );
