@@ -97,12 +97,12 @@ async fn weekly_monday_job_fires_once_per_week_across_the_october_dst_change() {
     let fired = tick(&ctx, utc(2026, 10, 19, 3, 0)).await;
     assert!(
         matches!(fired.as_slice(), [Firing::Fired { missed: 0, .. }]),
-        "fires at 06:00 local: {fired:?}"
+        "SECURITY.md, Faults: DST in the entity's timezone; fires at 06:00 local: {fired:?}"
     );
     settle(&ctx).await;
     assert!(
         tick(&ctx, utc(2026, 10, 19, 3, 1)).await.is_empty(),
-        "never twice"
+        "Scale: a scheduled job fires once"
     );
 
     // Clocks went back on 2026-10-25: Monday 06:00 EET = 04:00 UTC.
@@ -114,7 +114,7 @@ async fn weekly_monday_job_fires_once_per_week_across_the_october_dst_change() {
     assert_eq!(
         fired.len(),
         1,
-        "one firing after the DST change, neither skipped nor doubled"
+        "SECURITY.md, Faults: across DST no firing is skipped or doubled"
     );
     settle(&ctx).await;
 
@@ -203,13 +203,16 @@ async fn two_replicas_racing_for_the_same_firing_produce_one_run() {
         .iter()
         .filter(|f| matches!(f, Firing::Fired { .. }))
         .count();
-    assert_eq!(fired, 1, "exactly one replica fires: {all:?}");
+    assert_eq!(
+        fired, 1,
+        "Scale: a scheduled job fires once, not once per replica: {all:?}"
+    );
     settle(&a).await;
     settle(&b).await;
     assert_eq!(
         runs_of(&app, entity).await.len(),
         1,
-        "one run for one firing"
+        "Scale: one run for one firing"
     );
 }
 
