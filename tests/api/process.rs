@@ -138,6 +138,11 @@ impl Server {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
     /// SIGKILL (what `Child::kill` sends on Unix), then reap the process.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,323 +1,216 @@
-//! Scheduled billing runs fire once, on time, across replicas. The tests
-//! drive the scheduler's clock by calling `tick(now)` directly; nothing
-//! sleeps for real minutes.
+//! DESIGN.md, The billing schedule: which periods a run bills and when.
+//! Period k runs from start + k·interval (months clamped to the month's
+//! end, always from the original start); IN_ADVANCE bills a period on its
+//! first day, IN_ARREARS the day after its last; an end date prorates the
+//! last period; a missed run is caught up; running twice bills nothing.
 
-use billrun::domain::access::Principal;
-use billrun::service::scheduler::{self, Firing, JobInput};
-use billrun::service::Ctx;
-use chrono::{DateTime, TimeZone, Utc};
-use entity::{audit_event, billing_run};
-use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter};
-use serde_json::json;
+use sea_orm::Set;
+use serde_json::{json, Value};
 
-use crate::helpers::{admin, code, spawn_app, TestApp};
-
-fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .expect("valid time")
-}
-
-/// Waits for the runs a tick started (they run in the background).
-async fn settle(ctx: &Ctx) {
-    ctx.tasks.close();
-    ctx.tasks.wait().await;
-    ctx.tasks.reopen();
-}
-
-async fn entity_with_contract(app: &TestApp) -> i64 {
-    let entity = app.create_entity("SCH", "EUR").await;
-    let customer = app.create_customer(&entity, "Bolt").await;
-    app.create_contract(&customer, "2026-09-01", "49.00", None)
-        .await;
-    entity.parse().expect("numeric id")
-}
-
-async fn weekly_job(ctx: &Ctx, entity: i64, created: DateTime<Utc>, enabled: bool) -> i64 {
-    let input = JobInput {
-        cron: "0 6 * * MON".into(),
-        timezone: "Europe/Tallinn".into(),
-        legal_entity_id: Some(entity),
-        enabled,
-    };
-    scheduler::create_job(ctx, &Principal::system("test"), input, created)
-        .await
-        .expect("job created")
-        .id
-}
-
-async fn runs_of(app: &TestApp, entity: i64) -> Vec<billing_run::Model> {
-    billing_run::Entity::find()
-        .filter(billing_run::Column::LegalEntityId.eq(entity))
-        .all(&app.db)
-        .await
-        .expect("runs")
-}
+use crate::helpers::billing::{
+    all_invoices, contract_with, contracts, edit_contract, entity_with_contracts, field, num, run,
+    run_invoices,
+};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
-async fn weekly_monday_job_fires_once_per_week_across_the_october_dst_change() {
+async fn running_twice_with_the_same_as_of_bills_nothing_the_second_time() {
     let app = spawn_app().await;
-    let ctx = Ctx::new(app.db.clone());
-    let entity = entity_with_contract(&app).await;
-    let job = weekly_job(&ctx, entity, utc(2026, 10, 18, 0, 0), true).await;
-
-    // Monday 2026-10-19 06:00 EEST = 03:00 UTC.
-    assert!(
-        scheduler::tick(&ctx, utc(2026, 10, 19, 2, 59))
-            .await
-            .expect("tick")
-            .is_empty(),
-        "not due yet"
-    );
-    let fired = scheduler::tick(&ctx, utc(2026, 10, 19, 3, 0))
-        .await
-        .expect("tick");
-    assert!(
-        matches!(fired.as_slice(), [Firing::Fired { missed: 0, .. }]),
-        "fires at 06:00 local: {fired:?}"
-    );
-    settle(&ctx).await;
-    assert!(
-        scheduler::tick(&ctx, utc(2026, 10, 19, 3, 1))
-            .await
-            .expect("tick")
-            .is_empty(),
-        "never twice"
-    );
-
-    // Clocks went back on 2026-10-25: Monday 06:00 EET = 04:00 UTC.
-    assert!(
-        scheduler::tick(&ctx, utc(2026, 10, 26, 3, 0))
-            .await
-            .expect("tick")
-            .is_empty(),
-        "03:00 UTC is 05:00 EET"
-    );
-    let fired = scheduler::tick(&ctx, utc(2026, 10, 26, 4, 0))
-        .await
-        .expect("tick");
+    let (e, ids) = entity_with_contracts(&app, "ID1", &["2026-11-01"]).await;
+    let first = run(&app, &e, "2026-11-27").await;
+    assert_eq!(first["invoiceCount"], 1);
+    let second = run(&app, &e, "2026-11-27").await;
+    assert_eq!(second["status"], "COMPLETED");
+    assert_eq!(second["runNumber"], "BR-000002");
     assert_eq!(
-        fired.len(),
+        (
+            second["contractCount"].clone(),
+            second["invoiceCount"].clone(),
+            second["invoiceTotal"].clone()
+        ),
+        (json!(0), json!(0), json!("0.00")),
+        "The billing schedule: running twice with the same D bills nothing the second time"
+    );
+    assert_eq!(
+        (second["periodStart"].as_str(), second["periodEnd"].as_str()),
+        (Some("2026-11-27"), Some("2026-11-27")),
+        "The billing schedule: run period is D to D when it billed nothing"
+    );
+    assert_eq!(
+        all_invoices(&app).await.len(),
         1,
-        "one firing after the DST change, neither skipped nor doubled"
+        "The billing schedule: a period is invoiced at most once"
     );
-    settle(&ctx).await;
-
-    let runs = runs_of(&app, entity).await;
-    let as_of: Vec<String> = runs.iter().map(|r| r.as_of.to_string()).collect();
     assert_eq!(
-        as_of,
-        ["2026-10-19", "2026-10-26"],
-        "asOf is the fire date in the job's timezone"
-    );
-    for run in &runs {
-        assert_eq!(run.trigger_source, entity::status::TriggerSource::Scheduled);
-        assert_eq!(run.triggered_by, format!("system:scheduler:{job}"));
-        assert_eq!(run.status, entity::status::RunStatus::Completed);
-    }
-    let data = app
-        .data(
-            &admin(),
-            "{ scheduledJobs { id nextRunAt lastRunAt enabled } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        data["scheduledJobs"][0]["nextRunAt"],
-        "2026-11-02T04:00:00+00:00"
+        contracts(&app, &e).await,
+        [(ids[0].clone(), "ACTIVE".into(), json!("2026-12-01"))],
+        "The billing schedule: the contract moves on to December"
     );
 }
 
 #[tokio::test]
-async fn a_server_down_across_several_firings_fires_once_and_records_the_catch_up() {
+async fn a_missed_run_is_caught_up_with_one_invoice_per_period() {
     let app = spawn_app().await;
-    let ctx = Ctx::new(app.db.clone());
-    let entity = entity_with_contract(&app).await;
-    let job = weekly_job(&ctx, entity, utc(2026, 10, 1, 0, 0), true).await;
-    // Due first on Oct 5; the server comes back on Nov 27.
-    let fired = scheduler::tick(&ctx, utc(2026, 11, 27, 12, 0))
-        .await
-        .expect("tick");
-    assert_eq!(fired.len(), 1, "catch-up, not a burst: {fired:?}");
-    let Firing::Fired { missed, .. } = &fired[0] else {
-        panic!("expected a firing: {fired:?}")
-    };
+    let (e, _) = entity_with_contracts(&app, "CU1", &["2026-08-01"]).await;
+    let r = run(&app, &e, "2026-11-15").await;
+    let invoices = run_invoices(&app, &r["id"]).await;
     assert_eq!(
-        *missed, 7,
-        "Oct 12, 19, 26, Nov 2, 9, 16, 23 were missed too"
+        field(&invoices, "periodStart"),
+        ["2026-08-01", "2026-09-01", "2026-10-01", "2026-11-01"],
+        "The billing schedule: a missed run is caught up, one invoice per period"
     );
-    settle(&ctx).await;
-    assert!(scheduler::tick(&ctx, utc(2026, 11, 27, 12, 0))
-        .await
-        .expect("tick")
-        .is_empty());
-    let audit = audit_event::Entity::find()
-        .filter(audit_event::Column::SubjectType.eq("ScheduledJob"))
-        .filter(audit_event::Column::SubjectId.eq(job.to_string()))
-        .filter(audit_event::Column::Action.eq("SCHEDULE_FIRED"))
-        .all(&app.db)
-        .await
-        .expect("audit");
-    assert_eq!(audit.len(), 1);
-    let details: serde_json::Value =
-        serde_json::from_str(audit[0].details.as_deref().unwrap_or("{}")).expect("json");
-    assert_eq!(details["caughtUp"], true, "the catch-up is recorded");
-    assert_eq!(details["missedFirings"], 7);
-    assert_eq!(runs_of(&app, entity).await.len(), 1);
+    assert_eq!(
+        field(&invoices, "periodEnd"),
+        ["2026-08-31", "2026-09-30", "2026-10-31", "2026-11-30"]
+    );
+    assert_eq!(
+        field(&invoices, "issueDate"),
+        ["2026-11-15"; 4],
+        "Invoices: issue date = D"
+    );
+    assert_eq!(r["invoiceCount"], 4);
+    assert_eq!(r["invoiceTotal"], "40.00");
+    assert_eq!(
+        (r["periodStart"].as_str(), r["periodEnd"].as_str()),
+        (Some("2026-08-01"), Some("2026-11-30")),
+        "The billing schedule: run period from the earliest start to the latest end billed"
+    );
 }
 
 #[tokio::test]
-async fn two_replicas_racing_for_the_same_firing_produce_one_run() {
+async fn a_monthly_contract_from_jan_31_clamps_its_periods_to_month_ends() {
     let app = spawn_app().await;
-    let entity = entity_with_contract(&app).await;
-    // Two replicas: separate pools on the same database.
-    let a = Ctx::new(
-        Database::connect(app.database_url.as_str())
-            .await
-            .expect("replica a"),
-    );
-    let b = Ctx::new(
-        Database::connect(app.database_url.as_str())
-            .await
-            .expect("replica b"),
-    );
-    weekly_job(&a, entity, utc(2026, 10, 18, 0, 0), true).await;
-    let now = utc(2026, 10, 19, 3, 0);
-    let (ra, rb) = tokio::join!(scheduler::tick(&a, now), scheduler::tick(&b, now));
-    let all: Vec<Firing> = ra
-        .expect("tick a")
-        .into_iter()
-        .chain(rb.expect("tick b"))
-        .collect();
-    let fired = all
-        .iter()
-        .filter(|f| matches!(f, Firing::Fired { .. }))
-        .count();
-    assert_eq!(fired, 1, "exactly one replica fires: {all:?}");
-    settle(&a).await;
-    settle(&b).await;
+    let (e, ids) = entity_with_contracts(&app, "ME1", &["2026-01-31"]).await;
+    let r = run(&app, &e, "2026-04-30").await;
+    let invoices = run_invoices(&app, &r["id"]).await;
     assert_eq!(
-        runs_of(&app, entity).await.len(),
+        field(&invoices, "periodStart"),
+        ["2026-01-31", "2026-02-28", "2026-03-31", "2026-04-30"],
+        "The billing schedule: month arithmetic from the start date, clamped to the month's last day"
+    );
+    assert_eq!(
+        field(&invoices, "periodEnd"),
+        ["2026-02-27", "2026-03-30", "2026-04-29", "2026-05-30"],
+        "The billing schedule: a period ends the day before the next one starts"
+    );
+    assert_eq!(
+        contracts(&app, &e).await[0],
+        (ids[0].clone(), "ACTIVE".into(), json!("2026-05-31"))
+    );
+}
+
+#[tokio::test]
+async fn an_in_arrears_contract_is_billed_the_day_after_its_period() {
+    let app = spawn_app().await;
+    let e = app.create_entity("AR1", "EUR").await;
+    let c = app.create_customer(&e, "Arrears").await;
+    contract_with(
+        &app,
+        json!({ "customerId": c, "startDate": "2026-01-01", "interval": "MONTH", "timing": "IN_ARREARS",
+                "lines": [{ "description": "Usage", "quantity": "1", "unitPrice": "20.00" }] }),
+    )
+    .await;
+    let early = run(&app, &e, "2026-01-31").await;
+    assert_eq!(
+        early["invoiceCount"], 0,
+        "The billing schedule: IN_ARREARS is not due on the period's last day"
+    );
+    let due = run(&app, &e, "2026-02-01").await;
+    let invoices = run_invoices(&app, &due["id"]).await;
+    assert_eq!(
+        invoices.len(),
         1,
-        "one run for one firing"
+        "The billing schedule: IN_ARREARS bills the day after the period"
     );
+    assert_eq!(
+        (
+            invoices[0]["periodStart"].as_str(),
+            invoices[0]["periodEnd"].as_str(),
+            invoices[0]["issueDate"].as_str()
+        ),
+        (Some("2026-01-01"), Some("2026-01-31"), Some("2026-02-01")),
+        "The billing schedule: February 1 bills January"
+    );
+    assert_eq!(contracts(&app, &e).await[0].2, json!("2026-03-01"));
 }
 
 #[tokio::test]
-async fn a_disabled_job_never_fires_and_a_deleted_job_stops() {
+async fn an_end_date_prorates_the_last_period_and_then_the_contract_ends() {
     let app = spawn_app().await;
-    let ctx = Ctx::new(app.db.clone());
-    let entity = entity_with_contract(&app).await;
-    weekly_job(&ctx, entity, utc(2026, 10, 18, 0, 0), false).await;
-    let deleted = weekly_job(&ctx, entity, utc(2026, 10, 18, 0, 0), true).await;
-    let body = app
-        .gql(
-            &admin(),
-            "mutation($id: ID!) { deleteScheduledJob(id: $id) }",
-            json!({ "id": deleted.to_string() }),
-        )
-        .await;
-    assert_eq!(body["data"]["deleteScheduledJob"], true, "{body}");
-    for day in [19, 26] {
-        let fired = scheduler::tick(&ctx, utc(2026, 10, day, 12, 0))
-            .await
-            .expect("tick");
-        assert!(
-            fired.is_empty(),
-            "disabled and deleted jobs never fire: {fired:?}"
+    let e = app.create_entity("EN1", "EUR").await;
+    let c = app.create_customer(&e, "Short").await;
+    let k = contract_with(
+        &app,
+        json!({ "customerId": c, "startDate": "2026-01-01", "endDate": "2026-01-10", "interval": "MONTH",
+                "lines": [{ "description": "Seat", "quantity": "1", "unitPrice": "31.00" }] }),
+    )
+    .await;
+    let r = run(&app, &e, "2026-01-15").await;
+    let invoices = run_invoices(&app, &r["id"]).await;
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(
+        (
+            invoices[0]["total"].as_str(),
+            invoices[0]["periodEnd"].as_str()
+        ),
+        (Some("10.00"), Some("2026-01-10")),
+        "The billing schedule: a cut period is prorated by days (31.00 × 10 / 31)"
+    );
+    assert_eq!(r["periodEnd"], "2026-01-10");
+    for as_of in ["2026-02-01", "2026-06-01"] {
+        let later = run(&app, &e, as_of).await;
+        assert_eq!(
+            later["invoiceCount"], 0,
+            "The billing schedule: no period starts after the end date ({as_of})"
         );
     }
-    assert!(runs_of(&app, entity).await.is_empty());
-}
-
-#[tokio::test]
-async fn an_active_run_makes_the_firing_record_a_conflict_not_an_error() {
-    let app = spawn_app().await;
-    let ctx = Ctx::new(app.db.clone());
-    let entity = entity_with_contract(&app).await;
-    let job = weekly_job(&ctx, entity, utc(2026, 10, 18, 0, 0), true).await;
-    let txn = billrun::store::begin_write(&ctx.db).await.expect("txn");
-    let active = billrun::store::runs::insert_run(
-        &txn,
-        billrun::store::runs::NewRun {
-            legal_entity_id: entity,
-            trigger_source: entity::status::TriggerSource::Manual,
-            triggered_by: "someone".into(),
-            as_of: utc(2026, 10, 19, 0, 0).date_naive(),
-            dry_run: false,
-        },
-    )
-    .await
-    .expect("active run");
-    txn.commit().await.expect("commit");
-    let fired = scheduler::tick(&ctx, utc(2026, 10, 19, 3, 0))
-        .await
-        .expect("a conflict is not an error");
     assert_eq!(
-        fired,
-        vec![Firing::Conflict {
-            job_id: job,
-            active_run_id: Some(active.id)
-        }]
+        contracts(&app, &e).await,
+        [(k, "ENDED".into(), Value::Null)],
+        "The billing schedule: a contract with no period left is ENDED"
     );
-    let audit = audit_event::Entity::find()
-        .filter(audit_event::Column::Action.eq("SCHEDULE_CONFLICT"))
-        .all(&app.db)
-        .await
-        .expect("audit");
-    assert_eq!(audit.len(), 1, "the conflict is in the audit trail");
-    assert!(
-        scheduler::tick(&ctx, utc(2026, 10, 19, 3, 5))
-            .await
-            .expect("tick")
-            .is_empty(),
-        "no error loop"
-    );
+    assert_eq!(all_invoices(&app).await.len(), 1);
 }
 
 #[tokio::test]
-async fn jobs_are_created_through_the_api_with_validated_cron_and_timezone() {
+async fn paused_and_cancelled_contracts_are_not_billed() {
     let app = spawn_app().await;
-    let entity = app.create_entity("SCJ", "EUR").await;
-    let create = "mutation($i: CreateScheduledJobInput!) { createScheduledJob(input: $i) { id cron timezone enabled nextRunAt legalEntityId agentKey } }";
-    for (cron, tz, field) in [
-        ("61 6 * * MON", "Europe/Tallinn", "cron"),
-        ("0 6 * *", "Europe/Tallinn", "cron"),
-        ("0 6 * * MON", "Mars/Base", "timezone"),
-    ] {
-        let body = app
-            .gql(
-                &admin(),
-                create,
-                json!({ "i": { "cron": cron, "timezone": tz, "legalEntityId": entity } }),
-            )
-            .await;
-        assert_eq!(code(&body), "BAD_USER_INPUT", "{cron} {tz}: {body}");
-        assert_eq!(body["errors"][0]["extensions"]["field"], field);
+    let starts = ["2026-11-01"; 3];
+    let (e, ids) = entity_with_contracts(&app, "PC1", &starts).await;
+    for (id, status) in [(&ids[1], "PAUSED"), (&ids[2], "CANCELLED")] {
+        edit_contract(&app, id, |c| {
+            c.status = Set(sea_orm::ActiveEnum::try_from_value(&status.to_string())
+                .expect("a contract status"))
+        })
+        .await;
     }
-    let body = app
-        .data(&admin(), create, json!({ "i": { "cron": "0 6 * * MON", "timezone": "Europe/Tallinn", "legalEntityId": entity } }))
-        .await;
-    let job = &body["createScheduledJob"];
-    assert_eq!(job["agentKey"], "billing-run");
-    assert_eq!(job["enabled"], true);
-    let next: DateTime<Utc> = job["nextRunAt"]
-        .as_str()
-        .expect("nextRunAt")
-        .parse()
-        .expect("RFC 3339");
-    assert!(next > Utc::now(), "the next firing is in the future");
-    let id = job["id"].as_str().expect("id");
-    let body = app
-        .data(
-            &admin(),
-            "mutation($id: ID!) { updateScheduledJob(id: $id, input: { enabled: false }) { enabled nextRunAt } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(body["updateScheduledJob"]["enabled"], false);
-    assert!(
-        body["updateScheduledJob"]["nextRunAt"].is_null(),
-        "a disabled job has no next run"
+    let r = run(&app, &e, "2026-11-27").await;
+    assert_eq!(
+        (r["contractCount"].clone(), r["invoiceCount"].clone()),
+        (json!(1), json!(1)),
+        "The billing schedule: PAUSED and CANCELLED contracts are not billed"
+    );
+    let billed: Vec<Option<i64>> = all_invoices(&app)
+        .await
+        .iter()
+        .map(|i| i.contract_id)
+        .collect();
+    assert_eq!(
+        billed,
+        [Some(num(&ids[0]))],
+        "only the ACTIVE contract is invoiced"
+    );
+    let listed = contracts(&app, &e).await;
+    assert_eq!(
+        listed
+            .iter()
+            .map(|c| (c.1.as_str(), c.2.clone()))
+            .collect::<Vec<_>>(),
+        [
+            ("ACTIVE", json!("2026-12-01")),
+            ("PAUSED", json!("2026-11-01")),
+            ("CANCELLED", json!("2026-11-01"))
+        ],
+        "The billing schedule: contracts not billed do not move"
     );
 }

@@ -1,18 +1,28 @@
 //! `spawn_app()`: the real server on port 0 with a fresh migrated database
 //! per test (a temp SQLite file, or a new PostgreSQL database when
-//! `DATABASE_URL` is a postgres URL), plus GraphQL-over-HTTP, graphql-ws and
-//! token helpers.
+//! `DATABASE_URL` is a postgres URL), GraphQL over HTTP, the entities most
+//! tests start from, and `poll_until`, the one way a test waits for
+//! something the server does in the background. The submodules hold what
+//! several test modules share: billing runs (`billing`), invoices and
+//! payments (`ar`), raw HTTP (`http`), forged tokens (`tokens`) and a raw
+//! graphql-transport-ws client (`ws`).
 
-use std::time::Duration;
+pub mod ar;
+pub mod billing;
+pub mod http;
+pub mod tokens;
+pub mod ws;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, Utc};
 
 use billrun::app::Application;
 use billrun::auth::{Claims, JwtKeys};
 use billrun::config::{DbArgs, LogFormat, ServeArgs};
-use futures_util::{SinkExt, StreamExt};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
@@ -133,6 +143,40 @@ pub fn admin() -> String {
     token("ADMIN", &[], &["*"])
 }
 
+/// Today in `tz`, the day the server bills, posts and voids on for an
+/// entity in that timezone.
+pub fn today_in(tz: chrono_tz::Tz) -> NaiveDate {
+    Utc::now().with_timezone(&tz).date_naive()
+}
+
+/// Today for the entities `create_entity` makes (Europe/Tallinn).
+pub fn today() -> NaiveDate {
+    today_in(chrono_tz::Europe::Tallinn)
+}
+
+pub fn is_postgres(database_url: &str) -> bool {
+    database_url.starts_with("postgres")
+}
+
+/// Asks `probe` every `every` until it answers `Some`, and returns that;
+/// panics naming `what` once `within` has passed. For state the server
+/// reaches in the background (a pool recovering, a process starting) when
+/// no mutation can `wait` for it and no subscription announces it.
+pub async fn poll_until<T, F, Fut>(what: &str, within: Duration, every: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(every).await;
+    }
+}
+
 impl TestApp {
     /// POSTs a GraphQL request and returns the JSON body.
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
@@ -155,48 +199,31 @@ impl TestApp {
         body["data"].clone()
     }
 
-    pub async fn create_entity(&self, code: &str, currency: &str) -> String {
-        let data = self
-            .data(
-                &admin(),
-                "mutation($i: CreateLegalEntityInput!) { createLegalEntity(input: $i) { id } }",
-                json!({ "i": { "code": code, "name": format!("{code} Ltd"), "currency": currency,
-                               "country": "EE", "timezone": "Europe/Tallinn" } }),
-            )
-            .await;
-        data["createLegalEntity"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string()
+    /// Runs `create<Kind>(input: $i) { id }` as admin; the new id.
+    pub async fn create(&self, kind: &str, input: Value) -> String {
+        let q = format!("mutation($i: Create{kind}Input!) {{ create{kind}(input: $i) {{ id }} }}");
+        let data = self.data(&admin(), &q, json!({ "i": input })).await;
+        let id = &data[format!("create{kind}")]["id"];
+        id.as_str().expect("id").to_string()
     }
 
+    /// A legal entity in Europe/Tallinn.
+    pub async fn create_entity(&self, code: &str, currency: &str) -> String {
+        let input = json!({ "code": code, "name": format!("{code} Ltd"), "currency": currency,
+                            "country": "EE", "timezone": "Europe/Tallinn" });
+        self.create("LegalEntity", input).await
+    }
+
+    /// A customer with an email and a payment method.
     pub async fn create_customer(&self, entity_id: &str, name: &str) -> String {
-        let data = self
-            .data(
-                &admin(),
-                "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }",
-                json!({ "i": { "legalEntityId": entity_id, "name": name, "email": "ap@example.com",
-                               "hasPaymentMethod": true } }),
-            )
-            .await;
-        data["createCustomer"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string()
+        let input = json!({ "legalEntityId": entity_id, "name": name, "email": "ap@example.com",
+                            "hasPaymentMethod": true });
+        self.create("Customer", input).await
     }
 
     pub async fn create_tax_code(&self, entity_id: &str, code: &str, rate: &str) -> String {
-        let data = self
-            .data(
-                &admin(),
-                "mutation($i: CreateTaxCodeInput!) { createTaxCode(input: $i) { id } }",
-                json!({ "i": { "legalEntityId": entity_id, "code": code, "rate": rate } }),
-            )
-            .await;
-        data["createTaxCode"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string()
+        let input = json!({ "legalEntityId": entity_id, "code": code, "rate": rate });
+        self.create("TaxCode", input).await
     }
 
     /// A monthly contract with one line.
@@ -207,73 +234,11 @@ impl TestApp {
         price: &str,
         tax: Option<&str>,
     ) -> String {
-        let data = self
-            .data(
-                &admin(),
-                "mutation($i: CreateContractInput!) { createContract(input: $i) { id } }",
-                json!({ "i": { "customerId": customer_id, "startDate": start, "interval": "MONTH",
-                               "lines": [{ "description": "Subscription", "quantity": "1",
-                                           "unitPrice": price, "taxCodeId": tax }] } }),
-            )
-            .await;
-        data["createContract"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string()
-    }
-
-    /// Opens /graphql/ws with graphql-transport-ws and sends connection_init.
-    pub async fn ws(&self, init_payload: Value) -> Ws {
-        let mut request = format!("ws://127.0.0.1:{}/graphql/ws", self.port)
-            .into_client_request()
-            .expect("ws request");
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("ws connect");
-        socket
-            .send(Message::text(
-                json!({ "type": "connection_init", "payload": init_payload }).to_string(),
-            ))
-            .await
-            .expect("send init");
-        Ws { socket }
-    }
-}
-
-pub struct Ws {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-}
-
-impl Ws {
-    /// The next text message as JSON; `None` when the socket closed (or
-    /// nothing came within 10 s).
-    pub async fn next(&mut self) -> Option<Value> {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
-                .await
-                .ok()??;
-            match message {
-                Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
-                Ok(Message::Close(_)) | Err(_) => return None,
-                Ok(_) => continue,
-            }
-        }
-    }
-
-    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        self.socket
-            .send(Message::text(
-                json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
-                    .to_string(),
-            ))
-            .await
-            .expect("send subscribe");
+        let line = json!({ "description": "Subscription", "quantity": "1", "unitPrice": price,
+                           "taxCodeId": tax });
+        let input = json!({ "customerId": customer_id, "startDate": start, "interval": "MONTH",
+                            "lines": [line] });
+        self.create("Contract", input).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! A raw graphql-transport-ws client for the tests: sends any frame, sees
 //! close codes, and can wait until the server has registered earlier
-//! subscriptions (a barrier).
+//! subscriptions (a barrier); plus the subscription documents and the
+//! readers of gathered frames that several test modules share.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -172,4 +173,42 @@ pub fn completed(frames: &[Value], id: &str) -> bool {
     frames
         .iter()
         .any(|v| v["id"] == id && v["type"] == "complete")
+}
+
+pub const BY_RUN: &str = "subscription($id: ID!) { billingRunUpdated(runId: $id) {
+  id status contractCount processedCount invoiceCount skippedCount } }";
+pub const BY_ENTITY: &str = "subscription($e: ID) { billingRunUpdated(legalEntityId: $e) {
+  id status contractCount processedCount invoiceCount skippedCount } }";
+pub const AUDIT: &str = "subscription($e: ID, $a: ID) { auditEvents(legalEntityId: $e, after: $a) {
+  id action subjectType subjectId legalEntityId } }";
+pub const DOMAIN: &str = "subscription($e: ID, $t: [String!], $a: ID) {
+  domainEvents(legalEntityId: $e, types: $t, after: $a) { id type legalEntityId subjectId } }";
+
+/// The payloads of subscription `id`'s `next` frames, at `field`.
+pub fn nexts<'a>(frames: &'a [Value], id: &str, field: &str) -> Vec<&'a Value> {
+    frames
+        .iter()
+        .filter(|v| v["id"] == id && v["type"] == "next")
+        .map(|v| &v["payload"]["data"][field])
+        .collect()
+}
+
+/// The ids of `nexts`.
+pub fn ids(frames: &[Value], id: &str, field: &str) -> Vec<i64> {
+    nexts(frames, id, field).into_iter().map(id_of).collect()
+}
+
+/// How many `next`s of subscription `id` have `field.key` = `value`.
+pub fn count(frames: &[Value], id: &str, field: &str, key: &str, value: &str) -> usize {
+    let all = nexts(frames, id, field);
+    all.iter().filter(|x| x[key] == value).count()
+}
+
+pub fn seen(frames: &[Value], id: &str, field: &str, key: &str, value: &str) -> bool {
+    count(frames, id, field, key, value) > 0
+}
+
+/// The numeric `id` of an object.
+pub fn id_of(v: &Value) -> i64 {
+    v["id"].as_str().and_then(|s| s.parse().ok()).expect("id")
 }
