@@ -14,7 +14,7 @@ use crate::helpers::billing::{
     actions, all_invoices, audited, configure, count_type, edit_contract, entity_with_contracts,
     field, num, outbox, outbox_types, run, run_invoices, trigger,
 };
-use crate::helpers::{admin, spawn_app};
+use crate::helpers::{admin, code, spawn_app};
 
 #[tokio::test]
 async fn a_contract_with_bad_data_is_skipped_and_named_while_the_others_are_billed() {
@@ -203,5 +203,43 @@ async fn a_run_that_cannot_start_ends_failed_instead_of_blocking_its_entity() {
         count_type(&outbox(&app).await, "billing_run.failed"),
         1,
         "Events: each run ends with billing_run.failed"
+    );
+}
+
+/// Statuses are read through typed enums: a value billrun does not know is
+/// an INTERNAL error where it is read, never shown as another state (the
+/// old code read any unknown run status as FAILED and any unknown invoice
+/// status as POSTED).
+#[tokio::test]
+async fn an_unknown_stored_status_is_an_internal_error_never_another_state() {
+    let app = spawn_app().await;
+    let (e, _) = entity_with_contracts(&app, "UNK", &["2026-11-01"]).await;
+    let r = run(&app, &e, "2026-11-27").await;
+    let invoices = run_invoices(&app, &r["id"]).await;
+    assert_eq!(invoices.len(), 1, "the run billed its contract: {r}");
+    for statement in [
+        "UPDATE billing_run SET status = 'PAUSED'",
+        "UPDATE invoice SET status = 'DISPUTED'",
+    ] {
+        app.db
+            .execute_unprepared(statement)
+            .await
+            .expect("corrupt a status");
+    }
+    let run_query = "query($id: ID!) { billingRun(id: $id) { status } }";
+    let body = app.gql(&admin(), run_query, json!({ "id": r["id"] })).await;
+    assert_eq!(code(&body), "INTERNAL", "an unknown run status: {body}");
+    assert!(
+        !body.to_string().contains("FAILED"),
+        "never shown as FAILED: {body}"
+    );
+    let invoice_query = "query($id: ID!) { invoice(id: $id) { status } }";
+    let body = app
+        .gql(&admin(), invoice_query, json!({ "id": invoices[0]["id"] }))
+        .await;
+    assert_eq!(code(&body), "INTERNAL", "an unknown invoice status: {body}");
+    assert!(
+        !body.to_string().contains("POSTED"),
+        "never shown as POSTED: {body}"
     );
 }
