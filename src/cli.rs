@@ -42,42 +42,45 @@ pub async fn run() -> anyhow::Result<()> {
             init_logs(LogFormat::Text);
             run_billing(args).await
         }
-        Some(Command::Token(args)) => {
-            let role: Role = args.role.parse().map_err(anyhow::Error::msg)?;
-            for scope in &args.scopes {
-                scope.parse::<Scope>().map_err(anyhow::Error::msg)?;
-            }
-            let (keys, _) = app::resolve_keys(
-                args.jwt_secret.as_deref(),
-                &args.db.database_url,
-                &[],
-                None,
-                &args.claims,
-            )?;
-            let scopes = if args.scopes.is_empty() && role == Role::Admin {
-                Scope::ALL.iter().map(|s| s.as_str().to_string()).collect()
-            } else {
-                args.scopes.clone()
-            };
-            let ttl = auth::parse_ttl(&args.ttl)?;
-            let token = keys.mint(&Claims {
-                sub: args.sub.clone(),
-                exp: chrono::Utc::now().timestamp() + ttl,
-                nbf: None,
-                role: role.to_string(),
-                scopes,
-                legal_entities: args.legal_entities.clone(),
-                iss: args.claims.jwt_issuer.clone(),
-                aud: args.claims.jwt_audience.clone(),
-            })?;
-            println!("{token}");
-            Ok(())
-        }
+        Some(Command::Token(args)) => mint_token(args),
         Some(Command::Schema) => {
             print!("{}", graphql::sdl());
             Ok(())
         }
     }
+}
+
+/// `billrun token`: a signed token for local use and scripts.
+fn mint_token(args: crate::config::TokenArgs) -> anyhow::Result<()> {
+    let role: Role = args.role.parse().map_err(anyhow::Error::msg)?;
+    for scope in &args.scopes {
+        scope.parse::<Scope>().map_err(anyhow::Error::msg)?;
+    }
+    let (keys, _) = app::resolve_keys(
+        args.jwt_secret.as_deref(),
+        &args.db.database_url,
+        &[],
+        None,
+        &args.claims,
+    )?;
+    let scopes = if args.scopes.is_empty() && role == Role::Admin {
+        Scope::ALL.iter().map(|s| s.as_str().to_string()).collect()
+    } else {
+        args.scopes.clone()
+    };
+    let ttl = auth::parse_ttl(&args.ttl)?;
+    let token = keys.mint(&Claims {
+        sub: args.sub.clone(),
+        exp: chrono::Utc::now().timestamp() + ttl,
+        nbf: None,
+        role: role.to_string(),
+        scopes,
+        legal_entities: args.legal_entities.clone(),
+        iss: args.claims.jwt_issuer.clone(),
+        aud: args.claims.jwt_audience.clone(),
+    })?;
+    println!("{token}");
+    Ok(())
 }
 
 /// The same service path as `triggerBillingRun(wait: true)`.

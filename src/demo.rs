@@ -23,6 +23,8 @@ pub async fn seed_if_empty(ctx: &Ctx) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// One entity, a tax code, customers and contracts, through the same
+/// services the API calls. Long because it lists data, not logic.
 async fn seed(ctx: &Ctx) -> Result<(), ServiceError> {
     let system = Principal::system("system:demo");
     let entity = setup::create_legal_entity(

@@ -163,17 +163,10 @@ pub async fn aging_rows(
         .map_err(Into::into)
 }
 
-/// The statement of [`aging_rows`] and its parameters.
-fn aging_sql(
-    backend: DbBackend,
-    legal_entity_id: i64,
-    as_of: NaiveDate,
-    back_dated: bool,
-) -> (String, Vec<Value>) {
-    let mut values: Vec<Value> = open_params(legal_entity_id, as_of);
-    let (le, asof) = (p(backend, 1), p(backend, 2));
-    // Each bucket's due-date range, from the one definition in the domain;
-    // each boundary date is bound once.
+/// Each bucket's condition on a due date (`{due}` stands for the column),
+/// from the one definition in the domain; each boundary date is bound once,
+/// appended to `values`.
+fn bucket_ranges(backend: DbBackend, as_of: NaiveDate, values: &mut Vec<Value>) -> Vec<String> {
     let mut bound = |date: NaiveDate| {
         let at = values.iter().position(|v| *v == Value::from(date));
         let n = at.unwrap_or_else(|| {
@@ -182,7 +175,7 @@ fn aging_sql(
         });
         p(backend, n + 1)
     };
-    let ranges: Vec<String> = Bucket::ALL
+    Bucket::ALL
         .iter()
         .map(|b| {
             let (from, before) = b.due_range(as_of);
@@ -193,7 +186,21 @@ fn aging_sql(
                 .collect::<Vec<_>>()
                 .join(" AND ")
         })
-        .collect();
+        .collect()
+}
+
+/// The statement of [`aging_rows`] and its parameters. One statement (the
+/// report is one GROUP BY) assembled from its branches: long because the
+/// SQL is, not because it decides much.
+fn aging_sql(
+    backend: DbBackend,
+    legal_entity_id: i64,
+    as_of: NaiveDate,
+    back_dated: bool,
+) -> (String, Vec<Value>) {
+    let mut values: Vec<Value> = open_params(legal_entity_id, as_of);
+    let (le, asof) = (p(backend, 1), p(backend, 2));
+    let ranges = bucket_ranges(backend, as_of, &mut values);
     // Summed (a pre-aggregated branch), or per row (`sum` false: a branch of
     // few rows, left to the outer GROUP BY).
     let cases = |due: &str, amount: &str, sum: bool| {

@@ -138,34 +138,8 @@ fn plan_contract(
     input: &ChunkInput<'_>,
     budget: usize,
 ) -> Result<PlannedContract, String> {
-    let interval = parse_interval(&c.billing_interval)
-        .ok_or_else(|| format!("unknown interval {:?}", c.billing_interval))?;
-    let timing = parse_timing(&c.timing).ok_or_else(|| format!("unknown timing {:?}", c.timing))?;
-    let count =
-        u32::try_from(c.interval_count).map_err(|_| "interval count is negative".to_string())?;
-    let schedule = Schedule::new(c.start_date, c.end_date, interval, count, timing)
-        .map_err(|e| e.to_string())?;
-    if lines.is_empty() {
-        return Err("contract has no lines".into());
-    }
-    let terms = lines
-        .iter()
-        .map(|l| {
-            let tax_rate = match l.tax_code_id {
-                None => Decimal::ZERO,
-                Some(id) => *input
-                    .rates
-                    .get(&id)
-                    .ok_or_else(|| format!("tax code {id} is missing"))?,
-            };
-            Ok(TermLine {
-                description: l.description.clone(),
-                quantity: Quantity::from_e6(l.quantity_e6).to_decimal(),
-                unit_price: Price::from_e6(l.unit_price_e6).to_decimal(),
-                tax_rate,
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let schedule = schedule_of(c)?;
+    let terms = term_lines(lines, input.rates)?;
     let from =
         u32::try_from(c.next_period_index).map_err(|_| "period index is negative".to_string())?;
     let mut invoices = Vec::new();
@@ -203,6 +177,44 @@ fn plan_contract(
         advance,
         complete,
     })
+}
+
+/// The contract's schedule from its stored terms (a term that does not
+/// parse skips the contract, named in the audit trail).
+fn schedule_of(c: &contract::Model) -> Result<Schedule, String> {
+    let interval = parse_interval(&c.billing_interval)
+        .ok_or_else(|| format!("unknown interval {:?}", c.billing_interval))?;
+    let timing = parse_timing(&c.timing).ok_or_else(|| format!("unknown timing {:?}", c.timing))?;
+    let count =
+        u32::try_from(c.interval_count).map_err(|_| "interval count is negative".to_string())?;
+    Schedule::new(c.start_date, c.end_date, interval, count, timing).map_err(|e| e.to_string())
+}
+
+/// The contract's lines as the engine prices them, with their tax rates.
+fn term_lines(
+    lines: &[&contract_line::Model],
+    rates: &HashMap<i64, Decimal>,
+) -> Result<Vec<TermLine>, String> {
+    if lines.is_empty() {
+        return Err("contract has no lines".into());
+    }
+    lines
+        .iter()
+        .map(|l| {
+            let tax_rate = match l.tax_code_id {
+                None => Decimal::ZERO,
+                Some(id) => *rates
+                    .get(&id)
+                    .ok_or_else(|| format!("tax code {id} is missing"))?,
+            };
+            Ok(TermLine {
+                description: l.description.clone(),
+                quantity: Quantity::from_e6(l.quantity_e6).to_decimal(),
+                unit_price: Price::from_e6(l.unit_price_e6).to_decimal(),
+                tax_rate,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
