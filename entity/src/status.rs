@@ -5,22 +5,33 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// `billing_run.status`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "SCREAMING_SNAKE_CASE"
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RunStatus {
-    Queued,
-    Running,
-    Completed,
-    Failed,
+/// One stored state: read and written through SeaORM's `ActiveEnum` as
+/// the string in `rename_all` case, serialized the same way, and displayed
+/// as stored (for logs and messages).
+macro_rules! stored_state {
+    ($(#[$doc:meta])* $name:ident as $case:literal { $($(#[$vdoc:meta])* $variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+        )]
+        #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)", rename_all = $case)]
+        #[serde(rename_all = $case)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),*
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.to_value())
+            }
+        }
+    };
 }
+
+stored_state!(
+    /// `billing_run.status`.
+    RunStatus as "SCREAMING_SNAKE_CASE" { Queued, Running, Completed, Failed }
+);
 
 impl RunStatus {
     /// COMPLETED and FAILED are final: a run leaves them only by an
@@ -30,101 +41,51 @@ impl RunStatus {
     }
 }
 
-/// `billing_run.trigger_source`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "SCREAMING_SNAKE_CASE"
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TriggerSource {
-    Manual,
-    Scheduled,
-    /// A partner's system, over the API.
-    Api,
-}
-
-/// `invoice.status`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "SCREAMING_SNAKE_CASE"
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum InvoiceStatus {
-    Draft,
-    Posted,
-    Paid,
-    Void,
-}
-
-/// `contract.status`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "SCREAMING_SNAKE_CASE"
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ContractStatus {
-    Active,
-    Paused,
-    Cancelled,
-    Ended,
-}
-
-/// `billing_agent_config.notification_level`: which finished runs notify.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "SCREAMING_SNAKE_CASE"
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum NotificationLevel {
-    All,
-    FailuresOnly,
-    None,
-}
-
-/// `idempotency_key.status`: PENDING while the first request runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "lowercase"
-)]
-pub enum KeyStatus {
-    Pending,
-    Done,
-}
-
-/// Each state displays as it is stored (for logs and messages).
-macro_rules! display_as_stored {
-    ($($state:ty),*) => {$(
-        impl std::fmt::Display for $state {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.to_value())
-            }
-        }
-    )*};
-}
-
-display_as_stored!(
-    RunStatus,
-    TriggerSource,
-    InvoiceStatus,
-    ContractStatus,
-    NotificationLevel,
-    KeyStatus
+stored_state!(
+    /// `billing_run.trigger_source`.
+    TriggerSource as "SCREAMING_SNAKE_CASE" {
+        Manual,
+        Scheduled,
+        /// A partner's system, over the API.
+        Api,
+    }
 );
+
+stored_state!(
+    /// `invoice.status`.
+    InvoiceStatus as "SCREAMING_SNAKE_CASE" { Draft, Posted, Paid, Void }
+);
+
+stored_state!(
+    /// `contract.status`.
+    ContractStatus as "SCREAMING_SNAKE_CASE" { Active, Paused, Cancelled, Ended }
+);
+
+stored_state!(
+    /// `billing_agent_config.notification_level`: which finished runs notify.
+    NotificationLevel as "SCREAMING_SNAKE_CASE" { All, FailuresOnly, None }
+);
+
+stored_state!(
+    /// `idempotency_key.status`: pending while the first request runs.
+    KeyStatus as "lowercase" { Pending, Done }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+
+    #[test]
+    fn states_are_stored_as_the_api_spells_them_and_unknown_ones_are_refused() {
+        assert_eq!(RunStatus::Completed.to_value(), "COMPLETED");
+        assert_eq!(NotificationLevel::FailuresOnly.to_value(), "FAILURES_ONLY");
+        assert_eq!(KeyStatus::Pending.to_value(), "pending");
+        for state in InvoiceStatus::iter() {
+            assert_eq!(InvoiceStatus::try_from_value(&state.to_value()), Ok(state));
+            assert_eq!(state.to_string(), state.to_value());
+        }
+        assert!(RunStatus::try_from_value(&"PAUSED".to_string()).is_err());
+        assert!(InvoiceStatus::try_from_value(&"posted".to_string()).is_err());
+    }
+}

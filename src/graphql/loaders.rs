@@ -25,10 +25,9 @@ pub fn loaders(ctx: Ctx, principal: Principal) -> Loaders {
 }
 
 /// A key type per loader: `$key(id)` loads `$value` through `batch::$read`,
-/// keyed by `$id_of` of each row (rows come back as a list) or already
-/// grouped by owner (`grouped`).
+/// whose rows `$keyed` turns into the loader's map.
 macro_rules! loader {
-    ($key:ident => $value:ty, $read:ident, |$row:ident| $id_of:expr) => {
+    ($key:ident => $value:ty, $read:ident, $keyed:expr) => {
         #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
         pub struct $key(pub i64);
 
@@ -39,38 +38,24 @@ macro_rules! loader {
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, Self::Error> {
                 let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
                 let rows = batch::$read(&self.ctx, &self.principal, &ids).await?;
-                Ok(rows.into_iter().map(|$row| ($key($id_of), $row)).collect())
-            }
-        }
-    };
-    ($key:ident => $value:ty, $read:ident, grouped) => {
-        #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-        pub struct $key(pub i64);
-
-        impl Loader<$key> for Db {
-            type Value = $value;
-            type Error = Arc<ServiceError>;
-
-            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, Self::Error> {
-                let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-                let groups = batch::$read(&self.ctx, &self.principal, &ids).await?;
-                Ok(groups
-                    .into_iter()
-                    .map(|(id, rows)| ($key(id), rows))
-                    .collect())
+                Ok(rows.into_iter().map($keyed).collect())
             }
         }
     };
 }
 
-loader!(LegalEntityId => legal_entity::Model, legal_entities, |m| m.id);
-loader!(CustomerId => customer::Model, customers, |m| m.id);
-loader!(TaxCodeId => tax_code::Model, tax_codes, |m| m.id);
-loader!(ContractId => contract::Model, contracts, |m| m.id);
-loader!(RunId => billing_run::Model, runs, |m| m.id);
-// Only contracts and invoices the caller may see contribute lines.
-loader!(LinesOf => Vec<contract_line::Model>, contract_lines, grouped);
-loader!(InvoiceLinesOf => Vec<invoice_line::Model>, invoice_lines, grouped);
+loader!(LegalEntityId => legal_entity::Model, legal_entities, |m| (LegalEntityId(m.id), m));
+loader!(CustomerId => customer::Model, customers, |m| (CustomerId(m.id), m));
+loader!(TaxCodeId => tax_code::Model, tax_codes, |m| (TaxCodeId(m.id), m));
+loader!(ContractId => contract::Model, contracts, |m| (ContractId(m.id), m));
+loader!(RunId => billing_run::Model, runs, |m| (RunId(m.id), m));
+// Lines come grouped by owner; only contracts and invoices the caller may
+// see contribute lines.
+loader!(LinesOf => Vec<contract_line::Model>, contract_lines, |(id, l)| (LinesOf(id), l));
+loader!(InvoiceLinesOf => Vec<invoice_line::Model>, invoice_lines, |(id, l)| (
+    InvoiceLinesOf(id),
+    l
+));
 
 /// Turns a loader failure back into a GraphQL error with its code.
 pub fn loader_error(err: Arc<ServiceError>) -> async_graphql::Error {

@@ -94,14 +94,14 @@ pub async fn find_many(
     principal: &Principal,
     ids: &[i64],
 ) -> StoreResult<Vec<contract::Model>> {
-    Ok(scoped(
-        contract::Entity::find(),
-        contract::Column::LegalEntityId,
+    super::by_ids::<contract::Entity>(
+        conn,
         principal,
+        ids,
+        contract::Column::Id,
+        contract::Column::LegalEntityId,
     )
-    .filter(contract::Column::Id.is_in(ids.iter().copied()))
-    .all(conn)
-    .await?)
+    .await
 }
 
 /// Lines of the given contracts, in contract then line order. The contracts

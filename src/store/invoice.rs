@@ -95,14 +95,14 @@ pub async fn find_many(
     principal: &Principal,
     ids: &[i64],
 ) -> StoreResult<Vec<invoice::Model>> {
-    Ok(scoped(
-        invoice::Entity::find(),
-        invoice::Column::LegalEntityId,
+    super::by_ids::<invoice::Entity>(
+        conn,
         principal,
+        ids,
+        invoice::Column::Id,
+        invoice::Column::LegalEntityId,
     )
-    .filter(invoice::Column::Id.is_in(ids.iter().copied()))
-    .all(conn)
-    .await?)
+    .await
 }
 
 /// Lines of invoices already loaded through [`scoped`].

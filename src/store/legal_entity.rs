@@ -58,10 +58,7 @@ pub async fn find_many(
     principal: &Principal,
     ids: &[i64],
 ) -> StoreResult<Vec<legal_entity::Model>> {
-    Ok(scoped(Entity::find(), Column::Id, principal)
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(conn)
-        .await?)
+    super::by_ids::<legal_entity::Entity>(conn, principal, ids, Column::Id, Column::Id).await
 }
 
 pub async fn code_taken(conn: &impl ConnectionTrait, code: &str) -> StoreResult<bool> {

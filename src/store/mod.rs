@@ -41,6 +41,21 @@ pub fn scoped<Q: QueryFilter>(query: Q, column: impl ColumnTrait, principal: &Pr
     }
 }
 
+/// The rows of `E` with these ids that `principal` may see (the legal
+/// entity in column `entity`), in one query: every batch read by id.
+pub async fn by_ids<E: sea_orm::EntityTrait>(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    ids: &[i64],
+    id: E::Column,
+    entity: E::Column,
+) -> StoreResult<Vec<E::Model>> {
+    Ok(scoped(E::find(), entity, principal)
+        .filter(id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?)
+}
+
 /// Begins a write transaction. On SQLite it starts IMMEDIATE, taking the
 /// write lock up front: a deferred transaction that reads first and writes
 /// later can fail with SQLITE_BUSY instead of waiting its turn.

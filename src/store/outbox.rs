@@ -1,6 +1,7 @@
-//! The write side of the outbox and the audit trail, always inside the
-//! caller's transaction (or as one autocommit statement), and the wire
-//! format that tells other replicas about committed writes.
+//! The outbox: writing domain events inside the caller's transaction (or
+//! as one autocommit statement), reading them by position, and the wire
+//! format that tells other replicas about committed writes. The audit trail
+//! (`store::audit`) takes its ids from the same positions.
 //!
 //! Positions: every outbox and audit row's id is its position, and ids
 //! commit in order, so "every row after id P" is complete whatever the
@@ -18,8 +19,8 @@
 use chrono::{DateTime, Utc};
 use entity::{audit_event, billing_run, domain_event};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement, Value as DbValue,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement, Value as DbValue,
 };
 use serde_json::Value;
 
@@ -170,63 +171,6 @@ async fn insert_events_pg(
         return Err(StoreError::Corrupt("event_position row missing".into()));
     }
     Ok(())
-}
-
-pub struct NewAudit<'a> {
-    pub legal_entity_id: Option<i64>,
-    pub subject_type: &'static str,
-    pub subject_id: String,
-    pub action: &'static str,
-    pub actor: &'a str,
-    pub details: Option<Value>,
-}
-
-/// Writes one audit row (call it last in a transaction, or alone).
-pub async fn audit(
-    conn: &impl ConnectionTrait,
-    entry: NewAudit<'_>,
-) -> StoreResult<audit_event::Model> {
-    let at = Utc::now();
-    let details = entry.details.map(|d| d.to_string());
-    let row = if conn.get_database_backend() == DbBackend::Postgres {
-        let sql = "WITH p AS (UPDATE event_position SET last_value = last_value + 1 WHERE id = 1 \
-                   RETURNING last_value) \
-                   INSERT INTO audit_event (id, at, legal_entity_id, subject_type, subject_id, action, actor, details) \
-                   SELECT p.last_value, $1, $2, $3, $4, $5, $6, $7 FROM p RETURNING *";
-        let values: Vec<DbValue> = vec![
-            at.into(),
-            entry.legal_entity_id.into(),
-            entry.subject_type.into(),
-            entry.subject_id.into(),
-            entry.action.into(),
-            entry.actor.into(),
-            details.into(),
-        ];
-        audit_event::Entity::find()
-            .from_raw_sql(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                sql,
-                values,
-            ))
-            .one(conn)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("event_position row missing".into()))?
-    } else {
-        audit_event::ActiveModel {
-            at: Set(at),
-            legal_entity_id: Set(entry.legal_entity_id),
-            subject_type: Set(entry.subject_type.to_string()),
-            subject_id: Set(entry.subject_id),
-            action: Set(entry.action.to_string()),
-            actor: Set(entry.actor.to_string()),
-            details: Set(details),
-            ..Default::default()
-        }
-        .insert(conn)
-        .await?
-    };
-    announce(conn, Wire::Audit).await?;
-    Ok(row)
 }
 
 /// The event bus's own read, across every legal entity (as

@@ -69,14 +69,14 @@ pub async fn find_customers(
     principal: &Principal,
     ids: &[i64],
 ) -> StoreResult<Vec<customer::Model>> {
-    Ok(scoped(
-        customer::Entity::find(),
-        customer::Column::LegalEntityId,
+    super::by_ids::<customer::Entity>(
+        conn,
         principal,
+        ids,
+        customer::Column::Id,
+        customer::Column::LegalEntityId,
     )
-    .filter(customer::Column::Id.is_in(ids.iter().copied()))
-    .all(conn)
-    .await?)
+    .await
 }
 
 pub struct NewTaxCode {
@@ -104,12 +104,12 @@ pub async fn find_tax_codes(
     principal: &Principal,
     ids: &[i64],
 ) -> StoreResult<Vec<tax_code::Model>> {
-    Ok(scoped(
-        tax_code::Entity::find(),
-        tax_code::Column::LegalEntityId,
+    super::by_ids::<tax_code::Entity>(
+        conn,
         principal,
+        ids,
+        tax_code::Column::Id,
+        tax_code::Column::LegalEntityId,
     )
-    .filter(tax_code::Column::Id.is_in(ids.iter().copied()))
-    .all(conn)
-    .await?)
+    .await
 }

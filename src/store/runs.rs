@@ -144,14 +144,14 @@ pub async fn find_runs(
     principal: &Principal,
     ids: &[i64],
 ) -> StoreResult<Vec<billing_run::Model>> {
-    Ok(scoped(
-        billing_run::Entity::find(),
-        billing_run::Column::LegalEntityId,
+    super::by_ids::<billing_run::Entity>(
+        conn,
         principal,
+        ids,
+        billing_run::Column::Id,
+        billing_run::Column::LegalEntityId,
     )
-    .filter(billing_run::Column::Id.is_in(ids.iter().copied()))
-    .all(conn)
-    .await?)
+    .await
 }
 
 /// Runs of an entity, newest first, before the `before` id.
