@@ -125,16 +125,5 @@ async fn bench(backend: &'static str, n: usize) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    init_logs();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        for backend in backends() {
-            for n in sizes(&[10_000, 100_000]) {
-                bench(backend, n).await?;
-            }
-        }
-        Ok(())
-    })
+    each_backend_and_size(&[10_000, 100_000], bench)
 }

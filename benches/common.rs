@@ -286,3 +286,24 @@ pub fn admin_token() -> anyhow::Result<String> {
     let keys = billrun::auth::JwtKeys::hs256(SECRET.as_bytes())?;
     billrun::app::admin_token(&keys, 3600, &Default::default())
 }
+
+/// Runs `bench` for every database of `BENCH_DBS` and every size of
+/// `BENCH_CONTRACTS` (or `default`), on a multi-threaded runtime.
+pub fn each_backend_and_size<F, Fut>(default: &[usize], bench: F) -> anyhow::Result<()>
+where
+    F: Fn(&'static str, usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    init_logs();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        for backend in backends() {
+            for n in sizes(default) {
+                bench(backend, n).await?;
+            }
+        }
+        Ok(())
+    })
+}
