@@ -31,6 +31,12 @@ pub struct Model {
     /// The date of `voided_at` in the legal entity's timezone.
     pub voided_on: Option<Date>,
     pub void_reason: Option<String>,
+    /// The totals of its issued credit notes.
+    pub amount_credited_e4: i64,
+    /// The part of those that reduced its amount due.
+    pub credit_reduced_e4: i64,
+    /// Customer credit consumed when it was posted.
+    pub credit_applied_e4: i64,
     pub created_at: DateTimeUtc,
 }
 

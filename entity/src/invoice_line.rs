@@ -15,6 +15,8 @@ pub struct Model {
     pub tax_rate_e6: i64,
     pub tax_e4: i64,
     pub total_e4: i64,
+    /// What issued credit notes have credited of `net_e4`.
+    pub credited_e4: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,8 @@ pub mod billing_agent_config;
 pub mod billing_run;
 pub mod contract;
 pub mod contract_line;
+pub mod credit_note;
+pub mod credit_note_line;
 pub mod customer;
 pub mod domain_event;
 pub mod idempotency_key;

@@ -67,6 +67,23 @@ stored_state!(
 );
 
 stored_state!(
+    /// `credit_note.status`.
+    CreditNoteStatus as "SCREAMING_SNAKE_CASE" { Draft, Issued, Void }
+);
+
+stored_state!(
+    /// `credit_note.reason`.
+    CreditNoteReason as "SCREAMING_SNAKE_CASE" {
+        DuplicateCharge,
+        ProductUnsatisfactory,
+        OrderChange,
+        OrderCancellation,
+        FraudulentCharge,
+        Other,
+    }
+);
+
+stored_state!(
     /// `idempotency_key.status`: pending while the first request runs.
     KeyStatus as "lowercase" { Pending, Done }
 );

@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_positions_and_leases;
 mod m0003_invoice_posted_voided_on;
+mod m0004_credit_notes;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::MIGRATION),
             Box::new(m0002_positions_and_leases::MIGRATION),
             Box::new(m0003_invoice_posted_voided_on::MIGRATION),
+            Box::new(m0004_credit_notes::MIGRATION),
         ]
     }
 }

@@ -96,13 +96,16 @@ pub fn invoice_for_period(
 }
 
 /// What an invoice still asks for: nothing once voided, else total − paid
-/// (amounts at storage scale; the database keeps paid ≤ total).
-pub fn amount_due_e4(voided: bool, total_e4: i64, paid_e4: i64) -> i64 {
+/// − what credit notes reduced − customer credit applied at posting, never
+/// below zero (amounts at storage scale).
+pub fn amount_due_e4(voided: bool, total_e4: i64, settled_e4: [i64; 3]) -> i64 {
     if voided {
-        0
-    } else {
-        total_e4 - paid_e4
+        return 0;
     }
+    let settled = settled_e4
+        .iter()
+        .fold(0i64, |acc, s| acc.saturating_add(*s));
+    total_e4.saturating_sub(settled).max(0)
 }
 
 /// Where a contract moves to once its due periods are billed. A contract
@@ -117,6 +120,12 @@ pub struct ContractAdvance {
 /// `<entity code>-<year>-<000001>`: gapless per legal entity and year.
 pub fn invoice_number(entity_code: &str, year: i32, n: i64) -> String {
     format!("{entity_code}-{year}-{n:06}")
+}
+
+/// `<entity code>-CN-<year>-<000001>`: a series of its own, gapless per
+/// legal entity and year.
+pub fn credit_note_number(entity_code: &str, year: i32, n: i64) -> String {
+    format!("{entity_code}-CN-{year}-{n:06}")
 }
 
 /// `BR-000042`: per legal entity.
@@ -215,14 +224,21 @@ mod tests {
 
     #[test]
     fn a_void_invoice_owes_nothing_and_others_owe_the_rest() {
-        assert_eq!(amount_due_e4(true, 100, 0), 0);
-        assert_eq!(amount_due_e4(false, 100, 40), 60);
-        assert_eq!(amount_due_e4(false, 100, 100), 0);
+        assert_eq!(amount_due_e4(true, 100, [0, 0, 0]), 0);
+        assert_eq!(amount_due_e4(false, 100, [40, 0, 0]), 60);
+        assert_eq!(amount_due_e4(false, 100, [100, 0, 0]), 0);
+        assert_eq!(amount_due_e4(false, 100, [40, 30, 10]), 20);
+        assert_eq!(
+            amount_due_e4(false, 100, [95, 10, 0]),
+            0,
+            "never below zero"
+        );
     }
 
     #[test]
     fn numbers_have_the_documented_shape() {
         assert_eq!(invoice_number("ARF", 2026, 42), "ARF-2026-000042");
         assert_eq!(run_number(7), "BR-000007");
+        assert_eq!(credit_note_number("ARF", 2026, 1), "ARF-CN-2026-000001");
     }
 }

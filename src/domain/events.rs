@@ -11,6 +11,9 @@ pub const PAYMENT_COLLECTION_REQUESTED: &str = "payment.collection_requested";
 pub const PAYMENT_RECEIVED: &str = "payment.received";
 pub const BILLING_RUN_COMPLETED: &str = "billing_run.completed";
 pub const BILLING_RUN_FAILED: &str = "billing_run.failed";
+/// A credit note was issued (it corrects an invoice, perhaps adds credit).
+pub const CREDIT_NOTE_ISSUED: &str = "credit_note.issued";
+pub const CREDIT_NOTE_VOIDED: &str = "credit_note.voided";
 
 /// What starts the Billing Run Agent (its definition lists them).
 pub const AGENT_TRIGGERS: [&str; 2] = ["schedule.fired", "billing_run.manual_trigger"];

@@ -5,6 +5,7 @@ pub mod access;
 pub mod aging;
 pub mod amount;
 pub mod billing;
+pub mod credit;
 pub mod cron;
 pub mod currency;
 pub mod error;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{
-    billing_run, contract, contract_line, customer, invoice_line, legal_entity, tax_code,
+    billing_run, contract, contract_line, credit_note, credit_note_line, customer, invoice,
+    invoice_line, legal_entity, tax_code,
 };
 
 use crate::domain::access::Principal;
@@ -49,11 +50,22 @@ loader!(CustomerId => customer::Model, customers, |m| (CustomerId(m.id), m));
 loader!(TaxCodeId => tax_code::Model, tax_codes, |m| (TaxCodeId(m.id), m));
 loader!(ContractId => contract::Model, contracts, |m| (ContractId(m.id), m));
 loader!(RunId => billing_run::Model, runs, |m| (RunId(m.id), m));
-// Lines come grouped by owner; only contracts and invoices the caller may
+loader!(InvoiceId => invoice::Model, invoices, |m| (InvoiceId(m.id), m));
+loader!(InvoiceLineId => invoice_line::Model, invoice_lines_by_id, |m| (InvoiceLineId(m.id), m));
+loader!(CreditBalanceOf => i64, credit_balances, |(id, e4)| (CreditBalanceOf(id), e4));
+// Lines and notes come grouped by owner; only contracts and invoices the caller may
 // see contribute lines.
 loader!(LinesOf => Vec<contract_line::Model>, contract_lines, |(id, l)| (LinesOf(id), l));
 loader!(InvoiceLinesOf => Vec<invoice_line::Model>, invoice_lines, |(id, l)| (
     InvoiceLinesOf(id),
+    l
+));
+loader!(CreditNotesOf => Vec<credit_note::Model>, credit_notes_of, |(id, n)| (
+    CreditNotesOf(id),
+    n
+));
+loader!(CreditNoteLinesOf => Vec<credit_note_line::Model>, credit_note_lines, |(id, l)| (
+    CreditNoteLinesOf(id),
     l
 ));
 

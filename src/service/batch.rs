@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 
 use entity::{
-    billing_run, contract, contract_line, customer, invoice_line, legal_entity, tax_code,
+    billing_run, contract, contract_line, credit_note, credit_note_line, customer, invoice,
+    invoice_line, legal_entity, tax_code,
 };
 
 use super::{Ctx, ServiceResult};
 use crate::domain::access::Principal;
-use crate::store::{self, invoice, party, runs};
+use crate::store::{self, credit_note as notes, party, runs};
 
 pub async fn legal_entities(
     ctx: &Ctx,
@@ -73,13 +74,88 @@ pub async fn invoice_lines(
     principal: &Principal,
     ids: &[i64],
 ) -> ServiceResult<HashMap<i64, Vec<invoice_line::Model>>> {
-    let visible: Vec<i64> = invoice::find_many(&ctx.db, principal, ids)
+    let visible: Vec<i64> = store::invoice::find_many(&ctx.db, principal, ids)
         .await?
         .into_iter()
         .map(|i| i.id)
         .collect();
-    let lines = invoice::lines_of(&ctx.db, &visible).await?;
+    let lines = store::invoice::lines_of(&ctx.db, &visible).await?;
     Ok(group(visible, lines, |l| l.invoice_id))
+}
+
+pub async fn invoices(
+    ctx: &Ctx,
+    principal: &Principal,
+    ids: &[i64],
+) -> ServiceResult<Vec<invoice::Model>> {
+    Ok(store::invoice::find_many(&ctx.db, principal, ids).await?)
+}
+
+/// Invoice lines by id, of visible invoices only.
+pub async fn invoice_lines_by_id(
+    ctx: &Ctx,
+    principal: &Principal,
+    ids: &[i64],
+) -> ServiceResult<Vec<invoice_line::Model>> {
+    let lines = store::invoice::lines_by_id(&ctx.db, ids).await?;
+    let owners: Vec<i64> = lines.iter().map(|l| l.invoice_id).collect();
+    let visible: std::collections::HashSet<i64> =
+        store::invoice::find_many(&ctx.db, principal, &owners)
+            .await?
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+    Ok(lines
+        .into_iter()
+        .filter(|l| visible.contains(&l.invoice_id))
+        .collect())
+}
+
+/// The credit notes of each visible invoice, oldest first.
+pub async fn credit_notes_of(
+    ctx: &Ctx,
+    principal: &Principal,
+    invoice_ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<credit_note::Model>>> {
+    let found = notes::of_invoices(&ctx.db, principal, invoice_ids).await?;
+    Ok(group(invoice_ids.to_vec(), found, |n| n.invoice_id))
+}
+
+/// The lines of each visible credit note.
+pub async fn credit_note_lines(
+    ctx: &Ctx,
+    principal: &Principal,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<credit_note_line::Model>>> {
+    let visible: Vec<i64> = store::by_ids::<credit_note::Entity>(
+        &ctx.db,
+        principal,
+        ids,
+        credit_note::Column::Id,
+        credit_note::Column::LegalEntityId,
+    )
+    .await?
+    .into_iter()
+    .map(|n| n.id)
+    .collect();
+    let lines = notes::lines_of(&ctx.db, &visible).await?;
+    Ok(group(visible, lines, |l| l.credit_note_id))
+}
+
+/// Each customer's unused credit, at storage scale (zero when none).
+pub async fn credit_balances(
+    ctx: &Ctx,
+    principal: &Principal,
+    customer_ids: &[i64],
+) -> ServiceResult<Vec<(i64, i64)>> {
+    let found: HashMap<i64, i64> = notes::balances(&ctx.db, principal, customer_ids)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(customer_ids
+        .iter()
+        .map(|c| (*c, found.get(c).copied().unwrap_or(0)))
+        .collect())
 }
 
 fn group<T>(owners: Vec<i64>, rows: Vec<T>, owner: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T>> {

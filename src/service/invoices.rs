@@ -5,12 +5,14 @@ use entity::invoice::{self, InvoiceStatus};
 use serde_json::json;
 
 use super::entity_today;
-use super::posting::posting_events;
+use super::posting::{self, posting_events};
 use super::{agent, require, Ctx, ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
+use crate::domain::amount::Amount;
 use crate::domain::billing::invoice_number;
 use crate::domain::currency::minor_units_of;
 use crate::domain::validate;
+use crate::store::numbering::Series;
 use crate::store::{self, audit, invoice as invoices, numbering, outbox, party};
 
 pub async fn invoice(
@@ -67,13 +69,20 @@ pub async fn post_invoice(
     let config = agent::config(&ctx.db).await?;
     let txn = store::begin_write(&ctx.db).await?;
     let year = inv.issue_date.year();
-    let n = numbering::allocate_numbers(&txn, inv.legal_entity_id, year, 1).await?;
+    let n =
+        numbering::allocate_numbers(&txn, Series::Invoice, inv.legal_entity_id, year, 1).await?;
     let number = invoice_number(&entity.code, year, n);
     let (now, today) = (Utc::now(), entity_today(&entity)?);
     if !invoices::mark_posted(&txn, inv.id, &number, now, today).await? {
         // Rolling back returns the number: the sequence stays gapless.
         txn.rollback().await?;
         return Err(ServiceError::conflict("invoice is no longer a draft"));
+    }
+    let due = Amount::from_e4(inv.total_e4 - inv.amount_paid_e4);
+    let credit = posting::take_credit(&txn, &[(inv.customer_id, due)]).await?;
+    if let Some(applied) = credit.per_invoice.first().filter(|a| a.is_positive()) {
+        invoices::apply_customer_credit(&txn, inv.id, applied.e4()).await?;
+        posting::consume_credit(&txn, &credit).await?;
     }
     let posted = invoices::find(&txn, &system, inv.id)
         .await?
@@ -117,9 +126,10 @@ pub async fn void_invoice(
             inv.status
         )));
     }
-    if inv.amount_paid_e4 > 0 {
-        return Err(ServiceError::conflict(
-            "invoice has payments and cannot be voided",
+    if inv.amount_paid_e4 > 0 || inv.amount_credited_e4 > 0 || inv.credit_applied_e4 > 0 {
+        return Err(ServiceError::bad_input(
+            "id",
+            "the invoice has payments or issued credit notes and cannot be voided; credit it instead (createCreditNote)",
         ));
     }
     let system = Principal::system("system:billing");

@@ -7,6 +7,7 @@ pub mod ar;
 pub mod batch;
 pub mod billing;
 pub mod contracts;
+pub mod credit_notes;
 pub mod error;
 pub mod feed;
 pub mod idempotency;

@@ -32,6 +32,19 @@ pub struct OpenInvoice {
 
 use super::placeholder as p;
 
+/// What an invoice (as `alias`) asks for today: its total less payments,
+/// what credit notes reduced and customer credit applied at posting.
+fn due_now(alias: &str) -> String {
+    format!(
+        "{alias}.total_e4 - {alias}.amount_paid_e4 - {alias}.credit_reduced_e4 - {alias}.credit_applied_e4"
+    )
+}
+
+/// The part of a credit note (as `n`) a back-dated report adds back (+) or
+/// takes away (−), see [`BackDated::credits`].
+const CREDIT_ADJUSTMENT: &str =
+    "CASE WHEN n.status = 'ISSUED' THEN n.applied_to_invoice_e4 ELSE -n.applied_to_invoice_e4 END";
+
 /// What a report as of a date before today (in the entity's timezone)
 /// changes in the branches of today's, from small index ranges so those
 /// branches stay as fast: invoices posted on or before the as-of date but
@@ -52,6 +65,21 @@ impl BackDated {
             le: p(backend, 1),
             asof: p(backend, 2),
         })
+    }
+
+    /// What credit notes changed since the as-of date, as `n`: a note
+    /// issued after it did not yet reduce the invoice (`amount` adds its
+    /// part back); one issued on or before it and voided after it still did
+    /// (`amount` takes its part away again, the void restored it).
+    fn credits(&self, columns: &str) -> String {
+        let (le, asof) = (&self.le, &self.asof);
+        format!(
+            "SELECT {columns} FROM credit_note n \
+             WHERE n.legal_entity_id = {le} AND n.status <> 'DRAFT' AND n.invoice_issue_date <= {asof}{posted} \
+               AND ((n.status = 'ISSUED' AND n.issue_date > {asof}) \
+                 OR (n.status = 'VOID' AND n.issue_date <= {asof} AND n.voided_on > {asof}))",
+            posted = self.posted("n.invoice_posted_on"),
+        )
     }
 
     /// The invoices voided after the as-of date that were open on it, as
@@ -105,12 +133,22 @@ fn open_invoices_sql(backend: DbBackend, back_dated: bool) -> String {
             format!(" UNION ALL {}", b.voided(columns))
         })
         .unwrap_or_default();
+    let credits = back
+        .as_ref()
+        .map(|b| {
+            let columns = format!("n.invoice_id, {CREDIT_ADJUSTMENT} AS amt");
+            format!(" UNION ALL {}", b.credits(&columns))
+        })
+        .unwrap_or_default();
+    let due = due_now("i");
     format!(
         "WITH late AS ( \
-           SELECT invoice_id, CAST(SUM(amount_e4) AS BIGINT) AS amt FROM payment \
-           WHERE legal_entity_id = {le} AND received_on > {asof} GROUP BY invoice_id) \
+           SELECT invoice_id, CAST(SUM(amt) AS BIGINT) AS amt FROM ( \
+             SELECT invoice_id, amount_e4 AS amt FROM payment \
+             WHERE legal_entity_id = {le} AND received_on > {asof}{credits}) x \
+           GROUP BY invoice_id) \
          SELECT i.id AS invoice_id, i.customer_id, i.due_date, \
-                i.total_e4 - i.amount_paid_e4 + COALESCE(l.amt, 0) AS due \
+                {due} + COALESCE(l.amt, 0) AS due \
          FROM invoice i LEFT JOIN late l ON l.invoice_id = i.id \
          WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof}{posted} \
          UNION ALL \
@@ -233,9 +271,13 @@ fn aging_sql(
             ));
             let posted_after = b.posted_after(&format!(
                 "i.customer_id, {}",
-                cases("i.due_date", "i.amount_paid_e4 - i.total_e4", false)
+                cases("i.due_date", &format!("-({})", due_now("i")), false)
             ));
-            format!(" UNION ALL {voided} UNION ALL {posted_after}")
+            let credits = b.credits(&format!(
+                "n.customer_id, {}",
+                cases("n.invoice_due_date", CREDIT_ADJUSTMENT, false)
+            ));
+            format!(" UNION ALL {voided} UNION ALL {posted_after} UNION ALL {credits}")
         })
         .unwrap_or_default();
     let sql = format!(
@@ -254,7 +296,7 @@ fn aging_sql(
          GROUP BY t.customer_id, c.name \
          HAVING SUM(t.b0) + SUM(t.b1) + SUM(t.b2) + SUM(t.b3) + SUM(t.b4) > 0 \
          ORDER BY c.name, t.customer_id",
-        outstanding = buckets("i.due_date", "i.total_e4 - i.amount_paid_e4"),
+        outstanding = buckets("i.due_date", &due_now("i")),
         late = buckets("p.invoice_due_date", "p.amount_e4"),
     );
     (sql, values)
@@ -305,7 +347,7 @@ pub async fn open_invoices(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use entity::status::InvoiceStatus;
+    use entity::status::{CreditNoteStatus, InvoiceStatus};
     use sea_orm::ActiveEnum;
 
     /// The statuses the SQL names as literals (literals, not parameters, so
@@ -319,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn every_status_the_aging_sql_names_is_a_stored_invoice_status() {
+    fn every_status_the_aging_sql_names_is_a_stored_status() {
         let as_of = NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
         for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
             for back_dated in [false, true] {
@@ -328,10 +370,9 @@ mod tests {
                 let literals = [status_literals(&rows), status_literals(&open)].concat();
                 assert!(literals.len() >= 2, "the SQL names statuses: {literals:?}");
                 for literal in literals {
-                    assert!(
-                        InvoiceStatus::try_from_value(&literal).is_ok(),
-                        "{literal:?} in the aging SQL is not an invoice status"
-                    );
+                    let known = InvoiceStatus::try_from_value(&literal).is_ok()
+                        || CreditNoteStatus::try_from_value(&literal).is_ok();
+                    assert!(known, "{literal:?} in the aging SQL is not a stored status");
                 }
             }
         }

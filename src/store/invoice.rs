@@ -106,6 +106,16 @@ pub async fn find_many(
 }
 
 /// Lines of invoices already loaded through [`scoped`].
+pub async fn lines_by_id(
+    conn: &impl ConnectionTrait,
+    ids: &[i64],
+) -> StoreResult<Vec<invoice_line::Model>> {
+    Ok(invoice_line::Entity::find()
+        .filter(invoice_line::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?)
+}
+
 pub async fn lines_of(
     conn: &impl ConnectionTrait,
     invoice_ids: &[i64],
@@ -170,13 +180,20 @@ pub async fn apply_payment(
     id: i64,
     amount_e4: i64,
 ) -> StoreResult<bool> {
-    let paid = Expr::col(invoice::Column::AmountPaidE4).add(amount_e4);
+    // What settles the invoice after this payment (payments, credit notes
+    // and customer credit) may not pass its total.
+    let settled = Expr::cust(format!(
+        "amount_paid_e4 + {amount_e4} + credit_reduced_e4 + credit_applied_e4"
+    ));
     let result = invoice::Entity::update_many()
-        .col_expr(invoice::Column::AmountPaidE4, paid.clone())
+        .col_expr(
+            invoice::Column::AmountPaidE4,
+            Expr::col(invoice::Column::AmountPaidE4).add(amount_e4),
+        )
         .col_expr(
             invoice::Column::Status,
             Expr::case(
-                paid.clone().eq(Expr::col(invoice::Column::TotalE4)),
+                settled.clone().eq(Expr::col(invoice::Column::TotalE4)),
                 InvoiceStatus::Paid,
             )
             .finally(Expr::col(invoice::Column::Status))
@@ -184,10 +201,36 @@ pub async fn apply_payment(
         )
         .filter(invoice::Column::Id.eq(id))
         .filter(invoice::Column::Status.eq(InvoiceStatus::Posted))
-        .filter(paid.lte(Expr::col(invoice::Column::TotalE4)))
+        .filter(settled.lte(Expr::col(invoice::Column::TotalE4)))
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Customer credit consumed by a just-posted invoice: PAID when it covers
+/// what was due.
+pub async fn apply_customer_credit(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    amount_e4: i64,
+) -> StoreResult<()> {
+    let due = "total_e4 - amount_paid_e4 - credit_reduced_e4 - credit_applied_e4";
+    invoice::Entity::update_many()
+        .col_expr(
+            invoice::Column::CreditAppliedE4,
+            Expr::col(invoice::Column::CreditAppliedE4).add(amount_e4),
+        )
+        .col_expr(
+            invoice::Column::Status,
+            Expr::cust(format!(
+                "CASE WHEN {due} - {amount_e4} = 0 THEN 'PAID' ELSE status END"
+            )),
+        )
+        .filter(invoice::Column::Id.eq(id))
+        .filter(Expr::cust(format!("{due} >= {amount_e4}")))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// Which invoices to list; every field narrows.

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod aging;
 pub mod audit;
 pub mod contract;
+pub mod credit_note;
 pub mod due;
 pub mod error;
 pub mod idempotency;

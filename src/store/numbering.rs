@@ -1,15 +1,33 @@
-//! Gapless invoice numbers: one sequence row per legal entity and year.
+//! Gapless numbers: one sequence row per legal entity and year, one table
+//! per series (invoices, credit notes).
 
 use sea_orm::{ConnectionTrait, Statement};
 
 use super::StoreResult;
 
-/// Reserves `count` invoice numbers for an entity and year and returns the
-/// first. The sequence row is updated in the posting transaction, so a
+/// A gapless number series of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Series {
+    Invoice,
+    CreditNote,
+}
+
+impl Series {
+    fn table(self) -> &'static str {
+        match self {
+            Series::Invoice => "invoice_number_sequence",
+            Series::CreditNote => "credit_note_number_sequence",
+        }
+    }
+}
+
+/// Reserves `count` numbers of a series for an entity and year and returns
+/// the first. The sequence row is updated in the posting transaction, so a
 /// rollback returns the numbers and they stay gapless; on PostgreSQL the
 /// UPDATE's row lock serialises concurrent posters.
 pub async fn allocate_numbers(
     conn: &impl ConnectionTrait,
+    series: Series,
     legal_entity_id: i64,
     year: i32,
     count: i64,
@@ -18,8 +36,9 @@ pub async fn allocate_numbers(
     conn.execute_raw(Statement::from_sql_and_values(
         backend,
         format!(
-            "INSERT INTO invoice_number_sequence (legal_entity_id, year, last_value) VALUES ({}, {}, 0) \
+            "INSERT INTO {} (legal_entity_id, year, last_value) VALUES ({}, {}, 0) \
              ON CONFLICT (legal_entity_id, year) DO NOTHING",
+            series.table(),
             super::placeholder(backend, 1),
             super::placeholder(backend, 2)
         ),
@@ -30,8 +49,9 @@ pub async fn allocate_numbers(
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             format!(
-                "UPDATE invoice_number_sequence SET last_value = last_value + {} \
+                "UPDATE {} SET last_value = last_value + {} \
                  WHERE legal_entity_id = {} AND year = {} RETURNING last_value",
+                series.table(),
                 super::placeholder(backend, 1),
                 super::placeholder(backend, 2),
                 super::placeholder(backend, 3)

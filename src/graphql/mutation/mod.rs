@@ -1,6 +1,7 @@
 //! Mutation roots, one file per domain, merged into `MutationRoot`.
 
 pub mod billing;
+pub mod credit_notes;
 pub mod schedule;
 pub mod setup;
 
@@ -10,5 +11,6 @@ pub mod setup;
 pub struct MutationRoot(
     setup::SetupMutation,
     billing::BillingMutation,
+    credit_notes::CreditNotesMutation,
     schedule::ScheduleMutation,
 );

@@ -2,6 +2,7 @@
 
 pub mod ar;
 pub mod billing;
+pub mod credit_notes;
 pub mod events;
 pub mod schedule;
 pub mod setup;
@@ -13,6 +14,7 @@ pub struct QueryRoot(
     setup::SetupQuery,
     billing::BillingQuery,
     ar::ArQuery,
+    credit_notes::CreditNotesQuery,
     schedule::ScheduleQuery,
     events::EventsQuery,
 );

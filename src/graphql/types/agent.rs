@@ -99,7 +99,8 @@ impl InvoicePreview {
             .draft
             .lines
             .iter()
-            .map(|l| InvoiceLine::draft(l, minor))
+            .enumerate()
+            .map(|(n, l)| InvoiceLine::draft(n, l, minor))
             .collect()
     }
 }

@@ -13,7 +13,8 @@ use crate::domain::billing::DraftLine;
 use crate::domain::currency::minor_units_of;
 use crate::graphql::guard::principal;
 use crate::graphql::loaders::{
-    loader_error, ContractId, CustomerId, InvoiceLinesOf, LegalEntityId, Loaders, RunId,
+    loader_error, ContractId, CreditNotesOf, CustomerId, InvoiceLinesOf, LegalEntityId, Loaders,
+    RunId,
 };
 use crate::graphql::scalars::{decimal_at, money_at, Date, Dec};
 use crate::service::{runs, Ctx, ServiceError};
@@ -255,11 +256,38 @@ impl Invoice {
         self.money(crate::domain::billing::amount_due_e4(
             self.0.status == entity::status::InvoiceStatus::Void,
             self.0.total_e4,
-            self.0.amount_paid_e4,
+            [
+                self.0.amount_paid_e4,
+                self.0.credit_reduced_e4,
+                self.0.credit_applied_e4,
+            ],
         ))
     }
     async fn void_reason(&self) -> Option<&str> {
         self.0.void_reason.as_deref()
+    }
+    /// The totals of its ISSUED credit notes.
+    async fn amount_credited(&self) -> Dec {
+        self.money(self.0.amount_credited_e4)
+    }
+    /// Customer credit consumed when it was posted.
+    async fn credit_applied(&self) -> Dec {
+        self.money(self.0.credit_applied_e4)
+    }
+    async fn credit_notes(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::credit_note::CreditNote>> {
+        let notes = ctx
+            .data::<Loaders>()?
+            .load_one(CreditNotesOf(self.0.id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        Ok(notes
+            .into_iter()
+            .map(super::credit_note::CreditNote)
+            .collect())
     }
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InvoiceLine>> {
         let minor = minor_units_of(&self.0.currency);
@@ -278,6 +306,9 @@ impl Invoice {
 
 #[derive(SimpleObject)]
 pub struct InvoiceLine {
+    /// A dry run's would-be lines have ids of their own ("preview-<n>"),
+    /// which no credit note can name.
+    id: ID,
     description: String,
     quantity: Dec,
     unit_price: Dec,
@@ -290,6 +321,7 @@ pub struct InvoiceLine {
 impl InvoiceLine {
     pub fn stored(l: &invoice_line::Model, minor: u32) -> Self {
         InvoiceLine {
+            id: id(l.id),
             description: l.description.clone(),
             quantity: Quantity::from_e6(l.quantity_e6).into(),
             unit_price: Price::from_e6(l.unit_price_e6).into(),
@@ -300,8 +332,9 @@ impl InvoiceLine {
         }
     }
 
-    pub fn draft(l: &DraftLine, minor: u32) -> Self {
+    pub fn draft(n: usize, l: &DraftLine, minor: u32) -> Self {
         InvoiceLine {
+            id: ID(format!("preview-{n}")),
             description: l.description.clone(),
             quantity: Dec(l.quantity.normalize()),
             unit_price: Dec(l.unit_price.normalize()),

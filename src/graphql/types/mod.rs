@@ -5,6 +5,7 @@ pub mod agent;
 pub mod ar;
 pub mod billing;
 pub mod contract;
+pub mod credit_note;
 pub mod events;
 pub mod schedule;
 pub mod setup;

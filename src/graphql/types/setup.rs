@@ -4,9 +4,10 @@ use async_graphql::{Context, Object, ID};
 use entity::{customer, legal_entity, tax_code};
 
 use super::id;
-use crate::domain::amount::Rate;
-use crate::graphql::loaders::{loader_error, LegalEntityId, Loaders};
-use crate::graphql::scalars::Dec;
+use crate::domain::amount::{Amount, Rate};
+use crate::domain::currency::minor_units_of;
+use crate::graphql::loaders::{loader_error, CreditBalanceOf, LegalEntityId, Loaders};
+use crate::graphql::scalars::{money_at, Dec};
 use crate::service::ServiceError;
 
 pub struct LegalEntity(pub legal_entity::Model);
@@ -60,6 +61,25 @@ impl Customer {
     }
     async fn has_payment_method(&self) -> bool {
         self.0.has_payment_method
+    }
+    /// Unused credit, applied oldest first to the customer's next posted
+    /// invoices (in the legal entity's currency).
+    async fn credit_balance(&self, ctx: &Context<'_>) -> async_graphql::Result<Dec> {
+        let loaders = ctx.data::<Loaders>()?;
+        let e4 = loaders
+            .load_one(CreditBalanceOf(self.0.id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or(0);
+        let entity = loaders
+            .load_one(LegalEntityId(self.0.legal_entity_id))
+            .await
+            .map_err(loader_error)?
+            .ok_or(ServiceError::NotFound("legal entity"))?;
+        Ok(money_at(
+            Amount::from_e4(e4),
+            minor_units_of(&entity.currency),
+        ))
     }
 }
 

@@ -18,9 +18,10 @@ use crate::domain::amount::{Amount, Rate};
 use crate::domain::billing::invoice_number;
 use crate::domain::currency::Currency;
 use crate::service::agent;
-use crate::service::posting::posting_events;
+use crate::service::posting::{self, posting_events, CreditTaken};
 use crate::service::{Ctx, ServiceError, ServiceResult};
 use crate::store::audit::{self, NewAudit};
+use crate::store::numbering::Series;
 use crate::store::outbox::{self, NewEvent};
 use crate::store::{self, contract, due, invoice as invoices, numbering, party};
 
@@ -101,8 +102,9 @@ pub(super) async fn write_chunk(
     let clock = std::time::Instant::now();
     let (plan, customers) = plan_for(txn, chunk, run.as_of, env.minor_units, max_invoices).await?;
     let planned_ms = clock.elapsed().as_millis();
-    let rows = invoice_rows(txn, &run, env, &plan, &customers).await?;
+    let (rows, credit) = invoice_rows(txn, &run, env, &plan, &customers).await?;
     let inserted = invoices::insert_invoices(txn, rows).await?;
+    posting::consume_credit(txn, &credit).await?;
     let inserted_ms = clock.elapsed().as_millis();
     let events = write_lines(txn, env, &plan, &customers, &inserted).await?;
     due::advance_contracts(txn, &plan.advances).await?;
@@ -145,7 +147,7 @@ async fn invoice_rows(
     env: &RunEnv,
     plan: &ChunkPlan,
     customers: &HashMap<i64, customer::Model>,
-) -> ServiceResult<Vec<invoice::ActiveModel>> {
+) -> ServiceResult<(Vec<invoice::ActiveModel>, CreditTaken)> {
     let now = Utc::now();
     let post = env.config.auto_post_invoices;
     let year = run.as_of.year();
@@ -153,13 +155,32 @@ async fn invoice_rows(
     // than today): back-dated aging counts them from that date.
     let posted_on = run.as_of.min(crate::service::entity_today(&env.entity)?);
     let mut next_number = if post && !plan.invoices.is_empty() {
-        numbering::allocate_numbers(txn, run.legal_entity_id, year, plan.invoices.len() as i64)
-            .await?
+        numbering::allocate_numbers(
+            txn,
+            Series::Invoice,
+            run.legal_entity_id,
+            year,
+            plan.invoices.len() as i64,
+        )
+        .await?
     } else {
         0
     };
+    // Posted invoices take what credit their customers have (rarely any:
+    // one indexed read per chunk).
+    let credit = if post {
+        let owing: Vec<(i64, Amount)> = plan
+            .invoices
+            .iter()
+            .map(|p| (p.customer_id, p.stored.total))
+            .collect();
+        posting::take_credit(txn, &owing).await?
+    } else {
+        CreditTaken::default()
+    };
     let mut rows = Vec::with_capacity(plan.invoices.len());
-    for planned in &plan.invoices {
+    for (i, planned) in plan.invoices.iter().enumerate() {
+        let applied = credit.per_invoice.get(i).copied().unwrap_or(Amount::ZERO);
         let customer = customers.get(&planned.customer_id).ok_or_else(|| {
             ServiceError::Internal(anyhow::anyhow!("customer {} missing", planned.customer_id))
         })?;
@@ -175,11 +196,12 @@ async fn invoice_rows(
             contract_id: Set(Some(planned.contract_id)),
             billing_run_id: Set(Some(run.id)),
             number: Set(number),
-            status: Set(if post {
-                InvoiceStatus::Posted
-            } else {
-                InvoiceStatus::Draft
+            status: Set(match (post, applied == stored.total) {
+                (false, _) => InvoiceStatus::Draft,
+                (true, false) => InvoiceStatus::Posted,
+                (true, true) => InvoiceStatus::Paid,
             }),
+            credit_applied_e4: Set(applied.e4()),
             period_start: Set(d.period_start),
             period_end: Set(d.period_end),
             issue_date: Set(run.as_of),
@@ -197,7 +219,7 @@ async fn invoice_rows(
             ..Default::default()
         });
     }
-    Ok(rows)
+    Ok((rows, credit))
 }
 
 /// Writes the lines of the inserted invoices and returns the outbox events
