@@ -1,6 +1,7 @@
 //! `cargo bench --bench ar_aging`: the AR aging report through the service
 //! layer over 1,000,000 invoices of 12,000 customers (one in six open or
-//! partly paid, the rest paid), as of "today" and back-dated 60 days, beside
+//! partly paid, the rest paid; every tenth credited by a tenth), as of
+//! "today" and back-dated 60 days, beside
 //! the bare aggregate SQL on the same data. Sizes: BENCH_SIZES (default
 //! 1000000); PostgreSQL when BENCH_PG_URL or DATABASE_URL points at one.
 
@@ -84,8 +85,41 @@ async fn seed(conn: &DatabaseConnection, n: usize) -> anyhow::Result<i64> {
          FROM invoice i WHERE i.amount_paid_e4 > 0"
     ))
     .await?;
+    credit(conn, pg).await?;
     analyze(conn).await?;
     Ok(le)
+}
+
+/// Every tenth invoice gets an issued credit note of a tenth of its total,
+/// ten days after its issue date (never after today), shaped as the
+/// service writes them: on an invoice that still owes, it reduces the
+/// amount due; on a paid one it became customer credit (since consumed).
+async fn credit(conn: &DatabaseConnection, pg: bool) -> anyhow::Result<()> {
+    let now = ts(conn);
+    let issued = if pg {
+        format!("LEAST(i.issue_date + 10, DATE '{}')", today())
+    } else {
+        format!("MIN(date(i.issue_date, '+10 days'), '{}')", today())
+    };
+    let owes = "i.status = 'POSTED'";
+    conn.execute_unprepared(&format!(
+        "INSERT INTO credit_note (legal_entity_id, invoice_id, customer_id, number, status, reason, issue_date, \
+           currency, subtotal_e4, tax_total_e4, total_e4, applied_to_invoice_e4, to_credit_balance_e4, \
+           credit_remaining_e4, invoice_issue_date, invoice_due_date, invoice_posted_on, created_by, created_at, issued_at) \
+         SELECT i.legal_entity_id, i.id, i.customer_id, 'AGE-CN-' || i.id, 'ISSUED', 'OTHER', {issued}, 'EUR', \
+           i.total_e4 / 10, 0, i.total_e4 / 10, CASE WHEN {owes} THEN i.total_e4 / 10 ELSE 0 END, \
+           CASE WHEN {owes} THEN 0 ELSE i.total_e4 / 10 END, 0, i.issue_date, i.due_date, i.posted_on, \
+           'bench', {now}, {now} \
+         FROM invoice i WHERE i.id % 10 = 3"
+    ))
+    .await?;
+    conn.execute_unprepared(
+        "UPDATE invoice SET amount_credited_e4 = total_e4 / 10, \
+           credit_reduced_e4 = CASE WHEN status = 'POSTED' THEN total_e4 / 10 ELSE 0 END \
+         WHERE id % 10 = 3",
+    )
+    .await?;
+    Ok(())
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -287,8 +287,8 @@ pub fn admin_token() -> anyhow::Result<String> {
     billrun::app::admin_token(&keys, 3600, &Default::default())
 }
 
-/// Runs `bench` for every database of `BENCH_DBS` and every size of
-/// `BENCH_CONTRACTS` (or `default`), on a multi-threaded runtime.
+/// Runs `bench` on SQLite and (with `BENCH_PG_URL`) PostgreSQL, for every
+/// size of `BENCH_SIZES` (or `default`), on a multi-threaded runtime.
 pub fn each_backend_and_size<F, Fut>(default: &[usize], bench: F) -> anyhow::Result<()>
 where
     F: Fn(&'static str, usize) -> Fut,

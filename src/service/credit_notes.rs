@@ -110,9 +110,7 @@ pub async fn issue_credit_note(
     id: i64,
 ) -> ServiceResult<credit_note::Model> {
     require(principal, Scope::BillingRun)?;
-    let note = notes::find(&ctx.db, principal, id)
-        .await?
-        .ok_or(ServiceError::NotFound("credit note"))?;
+    let (note, entity) = visible(ctx, principal, id).await?;
     if note.status != CreditNoteStatus::Draft {
         return Err(ServiceError::bad_input(
             "id",
@@ -122,7 +120,6 @@ pub async fn issue_credit_note(
             ),
         ));
     }
-    let entity = super::setup::visible_entity(ctx, principal, note.legal_entity_id).await?;
     let txn = store::begin_write(&ctx.db).await?;
     let issued = issue_in(&txn, note, &entity, &principal.subject).await?;
     txn.commit().await?;
@@ -138,10 +135,7 @@ pub async fn void_credit_note(
     id: i64,
 ) -> ServiceResult<credit_note::Model> {
     require(principal, Scope::BillingRun)?;
-    let note = notes::find(&ctx.db, principal, id)
-        .await?
-        .ok_or(ServiceError::NotFound("credit note"))?;
-    let entity = super::setup::visible_entity(ctx, principal, note.legal_entity_id).await?;
+    let (note, entity) = visible(ctx, principal, id).await?;
     if note.status == CreditNoteStatus::Void {
         return Err(ServiceError::bad_input(
             "id",
@@ -177,6 +171,19 @@ pub async fn void_credit_note(
     .await?;
     txn.commit().await?;
     Ok(voided)
+}
+
+/// A note the caller may see, with its legal entity (NOT_FOUND otherwise).
+async fn visible(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<(credit_note::Model, legal_entity::Model)> {
+    let note = notes::find(&ctx.db, principal, id)
+        .await?
+        .ok_or(ServiceError::NotFound("credit note"))?;
+    let entity = super::setup::visible_entity(ctx, principal, note.legal_entity_id).await?;
+    Ok((note, entity))
 }
 
 /// Only POSTED or PAID invoices can be credited.

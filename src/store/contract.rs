@@ -110,10 +110,9 @@ pub async fn lines_of(
     conn: &impl ConnectionTrait,
     contract_ids: &[i64],
 ) -> StoreResult<Vec<contract_line::Model>> {
-    Ok(contract_line::Entity::find()
-        .filter(contract_line::Column::ContractId.is_in(contract_ids.iter().copied()))
-        .order_by_asc(contract_line::Column::ContractId)
-        .order_by_asc(contract_line::Column::LineNo)
-        .all(conn)
-        .await?)
+    let (owner, line_no) = (
+        contract_line::Column::ContractId,
+        contract_line::Column::LineNo,
+    );
+    super::lines_of::<contract_line::Entity>(conn, contract_ids, owner, line_no).await
 }

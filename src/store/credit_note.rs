@@ -130,12 +130,11 @@ pub async fn lines_of(
     conn: &impl ConnectionTrait,
     note_ids: &[i64],
 ) -> StoreResult<Vec<credit_note_line::Model>> {
-    Ok(credit_note_line::Entity::find()
-        .filter(credit_note_line::Column::CreditNoteId.is_in(note_ids.iter().copied()))
-        .order_by_asc(credit_note_line::Column::CreditNoteId)
-        .order_by_asc(credit_note_line::Column::LineNo)
-        .all(conn)
-        .await?)
+    let (owner, line_no) = (
+        credit_note_line::Column::CreditNoteId,
+        credit_note_line::Column::LineNo,
+    );
+    super::lines_of::<credit_note_line::Entity>(conn, note_ids, owner, line_no).await
 }
 
 /// Credits `net_e4` more of an invoice line; false (nothing changed) when

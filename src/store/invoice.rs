@@ -120,12 +120,11 @@ pub async fn lines_of(
     conn: &impl ConnectionTrait,
     invoice_ids: &[i64],
 ) -> StoreResult<Vec<invoice_line::Model>> {
-    Ok(invoice_line::Entity::find()
-        .filter(invoice_line::Column::InvoiceId.is_in(invoice_ids.iter().copied()))
-        .order_by_asc(invoice_line::Column::InvoiceId)
-        .order_by_asc(invoice_line::Column::LineNo)
-        .all(conn)
-        .await?)
+    let (owner, line_no) = (
+        invoice_line::Column::InvoiceId,
+        invoice_line::Column::LineNo,
+    );
+    super::lines_of::<invoice_line::Entity>(conn, invoice_ids, owner, line_no).await
 }
 
 /// DRAFT → POSTED with its number, at `at` and on `on` (that instant's date

@@ -57,6 +57,24 @@ pub async fn by_ids<E: sea_orm::EntityTrait>(
         .await?)
 }
 
+/// The lines of these owners (invoices, contracts, credit notes) in owner
+/// then line order. The owners were loaded through [`scoped`], so their
+/// lines need no second filter.
+pub async fn lines_of<E: sea_orm::EntityTrait>(
+    conn: &impl ConnectionTrait,
+    owners: &[i64],
+    owner: E::Column,
+    line_no: E::Column,
+) -> StoreResult<Vec<E::Model>> {
+    use sea_orm::QueryOrder;
+    Ok(E::find()
+        .filter(owner.is_in(owners.iter().copied()))
+        .order_by_asc(owner)
+        .order_by_asc(line_no)
+        .all(conn)
+        .await?)
+}
+
 /// Begins a write transaction. On SQLite it starts IMMEDIATE, taking the
 /// write lock up front: a deferred transaction that reads first and writes
 /// later can fail with SQLITE_BUSY instead of waiting its turn.

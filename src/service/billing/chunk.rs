@@ -140,7 +140,9 @@ pub(super) async fn write_chunk(
 }
 
 /// The invoices of a plan as rows, numbered (when the agent auto-posts)
-/// from the entity's gapless sequence in this transaction.
+/// from the entity's gapless sequence in this transaction, with the
+/// customer credit each takes. Long because it spells out every column of
+/// the row, which is worth seeing in one place.
 async fn invoice_rows(
     txn: &impl ConnectionTrait,
     run: &billing_run::Model,
@@ -166,15 +168,8 @@ async fn invoice_rows(
     } else {
         0
     };
-    // Posted invoices take what credit their customers have (rarely any:
-    // one indexed read per chunk).
     let credit = if post {
-        let owing: Vec<(i64, Amount)> = plan
-            .invoices
-            .iter()
-            .map(|p| (p.customer_id, p.stored.total))
-            .collect();
-        posting::take_credit(txn, &owing).await?
+        credit_taken(txn, plan).await?
     } else {
         CreditTaken::default()
     };
@@ -220,6 +215,17 @@ async fn invoice_rows(
         });
     }
     Ok((rows, credit))
+}
+
+/// What customer credit the plan's invoices take when posted (rarely any:
+/// one indexed read per chunk).
+async fn credit_taken(txn: &impl ConnectionTrait, plan: &ChunkPlan) -> ServiceResult<CreditTaken> {
+    let owing: Vec<(i64, Amount)> = plan
+        .invoices
+        .iter()
+        .map(|p| (p.customer_id, p.stored.total))
+        .collect();
+    posting::take_credit(txn, &owing).await
 }
 
 /// Writes the lines of the inserted invoices and returns the outbox events

@@ -47,7 +47,11 @@ async fn a_note_reduces_the_amount_due_first_and_the_rest_becomes_customer_credi
     let year = today().year();
     assert_eq!(note["number"], format!("CN1-CN-{year}-000001"), "{first}");
     assert_eq!(
-        (&note["status"], &note["appliedToInvoice"], &note["toCreditBalance"]),
+        (
+            &note["status"],
+            &note["appliedToInvoice"],
+            &note["toCreditBalance"]
+        ),
         (&json!("ISSUED"), &json!("30.00"), &json!("0.00")),
         "Credit notes: an issued note reduces the amount due first: {first}"
     );
@@ -58,7 +62,11 @@ async fn a_note_reduces_the_amount_due_first_and_the_rest_becomes_customer_credi
     // The invoice is paid: a further 10.00 becomes customer credit.
     let second = credit(&app, &inv, &line, "10.00", true).await;
     let note = &second["data"]["createCreditNote"];
-    assert_eq!(note["number"], format!("CN1-CN-{year}-000002"), "gapless: {second}");
+    assert_eq!(
+        note["number"],
+        format!("CN1-CN-{year}-000002"),
+        "gapless: {second}"
+    );
     assert_eq!(
         (&note["appliedToInvoice"], &note["toCreditBalance"]),
         (&json!("0.00"), &json!("10.00")),
