@@ -18,6 +18,7 @@ pub mod invoice_line;
 pub mod invoice_number_sequence;
 pub mod legal_entity;
 pub mod notification;
+pub mod notification_read;
 pub mod payment;
 pub mod scheduled_job;
 pub mod status;

@@ -11,6 +11,7 @@ mod m0001_initial;
 mod m0002_positions_and_leases;
 mod m0003_invoice_posted_voided_on;
 mod m0004_credit_notes;
+mod m0005_notifications;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_positions_and_leases::MIGRATION),
             Box::new(m0003_invoice_posted_voided_on::MIGRATION),
             Box::new(m0004_credit_notes::MIGRATION),
+            Box::new(m0005_notifications::MIGRATION),
         ]
     }
 }

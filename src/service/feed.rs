@@ -41,6 +41,34 @@ fn limit(first: Option<i32>) -> ServiceResult<u64> {
 }
 
 /// Outbox events after `after` (ids are monotonic), oldest first.
+/// The `notification.created` events after a position, for a caller who
+/// may read billing runs (the `notifications` subscription catching up).
+pub async fn notification_events(
+    ctx: &Ctx,
+    principal: &Principal,
+    legal_entity_id: Option<i64>,
+    after: i64,
+) -> ServiceResult<Vec<domain_event::Model>> {
+    require(principal, Scope::BillingRead)?;
+    let types = [crate::domain::events::NOTIFICATION_CREATED.to_string()];
+    let limit = limit(None)?;
+    Ok(outbox::events_after(
+        &ctx.db,
+        principal,
+        legal_entity_id,
+        Some(&types),
+        after,
+        limit,
+    )
+    .await?)
+}
+
+/// The newest outbox position: a live-only subscription starts after it,
+/// so a lag re-reads from there, never the whole history.
+pub async fn latest_domain_position(ctx: &Ctx) -> ServiceResult<i64> {
+    Ok(outbox::last_event_ids(&ctx.db).await?.1)
+}
+
 pub async fn domain_events(
     ctx: &Ctx,
     principal: &Principal,

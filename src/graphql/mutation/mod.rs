@@ -2,6 +2,7 @@
 
 pub mod billing;
 pub mod credit_notes;
+pub mod notifications;
 pub mod schedule;
 pub mod setup;
 
@@ -13,4 +14,5 @@ pub struct MutationRoot(
     billing::BillingMutation,
     credit_notes::CreditNotesMutation,
     schedule::ScheduleMutation,
+    notifications::NotificationsMutation,
 );

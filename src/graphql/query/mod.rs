@@ -4,6 +4,7 @@ pub mod ar;
 pub mod billing;
 pub mod credit_notes;
 pub mod events;
+pub mod notifications;
 pub mod schedule;
 pub mod setup;
 
@@ -17,4 +18,5 @@ pub struct QueryRoot(
     credit_notes::CreditNotesQuery,
     schedule::ScheduleQuery,
     events::EventsQuery,
+    notifications::NotificationsQuery,
 );

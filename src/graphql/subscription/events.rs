@@ -24,10 +24,10 @@ use crate::service::{feed, Ctx, ServiceResult};
 /// at-least-once delivery after a reconnect).
 const SEEN: usize = 10_000;
 
-type Fetch<T> =
+pub(super) type Fetch<T> =
     Box<dyn Fn(i64) -> Pin<Box<dyn Future<Output = ServiceResult<Vec<T>>> + Send>> + Send + Sync>;
 
-trait Row: Clone + Send + 'static {
+pub(super) trait Row: Clone + Send + 'static {
     fn id(&self) -> i64;
 }
 
@@ -106,7 +106,7 @@ impl<T: Row> Tail<T> {
     }
 }
 
-fn tail<T: Row>(
+pub(super) fn tail<T: Row>(
     rx: Receiver<T>,
     fetch: Fetch<T>,
     wants: Box<dyn Fn(&T) -> bool + Send + Sync>,

@@ -2,6 +2,7 @@
 
 pub mod billing;
 pub mod events;
+pub mod notifications;
 
 use std::time::Duration;
 
@@ -16,7 +17,11 @@ use async_graphql::ID;
 /// Named as api-contract.graphql names it.
 #[derive(async_graphql::MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(billing::BillingSubscription, events::EventsSubscription);
+pub struct SubscriptionRoot(
+    billing::BillingSubscription,
+    events::EventsSubscription,
+    notifications::NotificationsSubscription,
+);
 
 /// A subscription's `legalEntityId` argument: another entity's id answers
 /// exactly like a missing one.

@@ -7,6 +7,7 @@ pub mod billing;
 pub mod contract;
 pub mod credit_note;
 pub mod events;
+pub mod notification;
 pub mod schedule;
 pub mod setup;
 

@@ -10,9 +10,10 @@ use serde_json::json;
 
 use super::chunk::{audit_run, RunEnv};
 use crate::domain::amount::Amount;
-use crate::domain::events::{BILLING_RUN_COMPLETED, BILLING_RUN_FAILED};
+use crate::domain::events::{BILLING_RUN_COMPLETED, BILLING_RUN_FAILED, NOTIFICATION_CREATED};
 use crate::service::agent::{self, NotificationLevel};
 use crate::service::{Ctx, ServiceResult};
+use crate::store::notification::NewNotification;
 use crate::store::outbox::{self, NewEvent};
 use crate::store::runs::RunStatus;
 use crate::store::{self, lease, notification};
@@ -52,9 +53,9 @@ pub(super) async fn finish(
         Some(e) => e.config.notification_level,
         None => agent::config(&txn).await?.notification_level,
     };
-    notify(&txn, &run, level, &format!("{total} {currency}")).await?;
+    let notified = notify(&txn, &run, level, &format!("{total} {currency}")).await?;
     // Outbox and audit rows last (their positions are taken at the end).
-    record(&txn, &run, total, &currency).await?;
+    record(&txn, &run, total, &currency, notified).await?;
     txn.commit().await?;
     ctx.publish(&run);
     Ok(Some(run))
@@ -76,7 +77,7 @@ async fn notify(
     run: &billing_run::Model,
     level: NotificationLevel,
     total: &str,
-) -> ServiceResult<()> {
+) -> ServiceResult<Option<NewEvent>> {
     let failed = run.status == RunStatus::Failed;
     let notifies = match level {
         NotificationLevel::All => true,
@@ -84,9 +85,9 @@ async fn notify(
         NotificationLevel::None => false,
     };
     if !notifies {
-        return Ok(());
+        return Ok(None);
     }
-    let message = match &run.error {
+    let title = match &run.error {
         Some(e) => format!("Billing run {} failed: {e}", run.run_number),
         None => format!(
             "Billing run {} completed: {} invoices, {}",
@@ -95,9 +96,28 @@ async fn notify(
             total.trim_end()
         ),
     };
-    let level = level.to_string();
-    notification::insert(txn, run.legal_entity_id, run.id, &level, message).await?;
-    Ok(())
+    let new = NewNotification {
+        legal_entity_id: run.legal_entity_id,
+        run_id: run.id,
+        level: level.to_string(),
+        severity: if failed { "FAILURE" } else { "INFO" },
+        title,
+    };
+    let written = notification::insert(txn, new).await?;
+    // Webhooks and the `notifications` subscription carry it from here.
+    Ok(Some(NewEvent {
+        event_type: NOTIFICATION_CREATED,
+        legal_entity_id: run.legal_entity_id,
+        subject_id: written.id.to_string(),
+        payload: json!({
+            "notificationId": written.id.to_string(),
+            "at": written.created_at,
+            "severity": written.severity,
+            "title": written.message,
+            "subjectType": written.subject_type,
+            "subjectId": written.subject_id,
+        }),
+    }))
 }
 
 /// The step audit rows of a completed run, then RUN_COMPLETED or RUN_FAILED
@@ -107,6 +127,7 @@ async fn record(
     run: &billing_run::Model,
     total: rust_decimal::Decimal,
     currency: &str,
+    notified: Option<NewEvent>,
 ) -> ServiceResult<()> {
     let failed = run.status == RunStatus::Failed;
     if !failed {
@@ -137,14 +158,19 @@ async fn record(
         ("RUN_COMPLETED", BILLING_RUN_COMPLETED)
     };
     audit_run(txn, run, action, summary.clone()).await?;
+    // The notification's event first: `billing_run.*` stays a run's last
+    // event, where a consumer may stop reading.
     outbox::insert_events(
         txn,
-        vec![NewEvent {
-            event_type,
-            legal_entity_id: run.legal_entity_id,
-            subject_id: run.id.to_string(),
-            payload: summary,
-        }],
+        notified
+            .into_iter()
+            .chain([NewEvent {
+                event_type,
+                legal_entity_id: run.legal_entity_id,
+                subject_id: run.id.to_string(),
+                payload: summary,
+            }])
+            .collect(),
     )
     .await?;
     Ok(())

@@ -171,7 +171,11 @@ async fn domain_events_filter_by_type_live_and_replay_from_a_cursor_without_repe
     // Catch-up: a client back from offline asks from the start while a
     // second run commits, so replay and live delivery overlap.
     let before = outbox_ids(&app, Some(&e)).await;
-    assert_eq!(before.len(), 7, "3 deliveries + 3 collections + completed");
+    assert_eq!(
+        before.len(),
+        8,
+        "3 deliveries + 3 collections + notification.created + completed"
+    );
     let mut late = Client::authed(app.port, &admin()).await;
     late.subscribe("cursor", DOMAIN, json!({ "e": e, "a": "0" }))
         .await;

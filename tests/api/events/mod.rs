@@ -5,6 +5,7 @@
 
 mod feed;
 mod live;
+mod notifications;
 
 use entity::domain_event;
 use sea_orm::{EntityTrait, QueryOrder};

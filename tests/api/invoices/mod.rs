@@ -126,11 +126,14 @@ async fn the_seed_walkthrough_bills_bolt_and_starship_and_records_every_step() {
     let events = outbox(&app).await;
     let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
-        counts(&events, &[DELIVERY, COLLECTION, "billing_run.completed"]),
-        [2, 1, 1],
-        "Events: delivery for each customer with an email, collection only with a payment method, one billing_run.completed: {kinds:?}"
+        counts(
+            &events,
+            &[DELIVERY, COLLECTION, "notification.created", "billing_run.completed"]
+        ),
+        [2, 1, 1, 1],
+        "Events: delivery for each customer with an email, collection only with a payment method, one notification (level ALL), one billing_run.completed: {kinds:?}"
     );
-    assert_eq!(events.len(), 4, "Events: nothing else: {kinds:?}");
+    assert_eq!(events.len(), 5, "Events: nothing else: {kinds:?}");
     let collected = events
         .iter()
         .find(|e| e.event_type == COLLECTION)

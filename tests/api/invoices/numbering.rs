@@ -88,8 +88,8 @@ async fn with_auto_post_off_runs_make_drafts_that_post_in_posting_order() {
     );
     assert_eq!(
         outbox_types(&app).await,
-        ["billing_run.completed"],
-        "Events: drafts start no delivery or collection"
+        ["notification.created", "billing_run.completed"],
+        "Events: drafts start no delivery or collection (the run notifies, level ALL)"
     );
 
     let post = "mutation($id: ID!) { postInvoice(id: $id) { id number status } }";

@@ -143,8 +143,8 @@ async fn a_run_the_database_fails_ends_failed_writes_nothing_half_and_a_retry_bi
     );
     assert_eq!(
         outbox_types(&app).await,
-        ["billing_run.failed"],
-        "Events: the run ends with billing_run.failed, nothing else"
+        ["notification.created", "billing_run.failed"],
+        "Events: the run ends with its notification (FAILURES_ONLY) and billing_run.failed, nothing else"
     );
     let notified = |id: &Value| {
         let id = num(id.as_str().expect("id"));
