@@ -41,6 +41,53 @@ pub async fn create_contract(
     input: CreateContract,
 ) -> ServiceResult<entity::contract::Model> {
     require(principal, Scope::ContractsWrite)?;
+    let new = prepare(ctx, principal, input).await?;
+    let txn = store::begin_write(&ctx.db).await?;
+    let created = contract::insert(&txn, new).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Contracts one `createContracts` call may create.
+pub const MAX_BATCH: usize = 1_000;
+
+/// Up to [`MAX_BATCH`] contracts in one transaction, all or none; an
+/// invalid input fails the call with its field named by index
+/// (`inputs.2.lines.0.unitPrice`).
+#[tracing::instrument(skip_all, fields(count = inputs.len()))]
+pub async fn create_contracts(
+    ctx: &Ctx,
+    principal: &Principal,
+    inputs: Vec<CreateContract>,
+) -> ServiceResult<Vec<entity::contract::Model>> {
+    require(principal, Scope::ContractsWrite)?;
+    if inputs.is_empty() || inputs.len() > MAX_BATCH {
+        return Err(ServiceError::bad_input(
+            "inputs",
+            format!("between 1 and {MAX_BATCH} contracts per call"),
+        ));
+    }
+    let mut news = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.into_iter().enumerate() {
+        let new = prepare(ctx, principal, input).await;
+        news.push(new.map_err(|e| e.under(&format!("inputs.{i}")))?);
+    }
+    let txn = store::begin_write(&ctx.db).await?;
+    let mut created = Vec::with_capacity(news.len());
+    for new in news {
+        created.push(contract::insert(&txn, new).await?);
+    }
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// A contract checked and ready to insert: its terms, its customer (of a
+/// legal entity the caller may write to) and its lines.
+async fn prepare(
+    ctx: &Ctx,
+    principal: &Principal,
+    input: CreateContract,
+) -> ServiceResult<contract::NewContract> {
     let terms = check_terms(&input)?;
     let customer = party::find_customer(&ctx.db, principal, input.customer_id)
         .await?
@@ -58,10 +105,7 @@ pub async fn create_contract(
         next_billing_date: terms.schedule.next_billing_date(0),
         lines,
     };
-    let txn = store::begin_write(&ctx.db).await?;
-    let created = contract::insert(&txn, new).await?;
-    txn.commit().await?;
-    Ok(created)
+    Ok(new)
 }
 
 struct Terms {

@@ -30,6 +30,17 @@ impl ServiceError {
         ServiceError::BadInput(DomainError::new(field, message))
     }
 
+    /// The same error, its field named under `prefix` (`inputs.2` makes
+    /// `lines.0.unitPrice` into `inputs.2.lines.0.unitPrice`).
+    pub fn under(self, prefix: &str) -> Self {
+        match self {
+            ServiceError::BadInput(e) => {
+                ServiceError::BadInput(DomainError::new(format!("{prefix}.{}", e.field), e.message))
+            }
+            other => other,
+        }
+    }
+
     pub fn conflict(message: impl Into<String>) -> Self {
         ServiceError::Conflict {
             message: message.into(),

@@ -143,6 +143,92 @@ pub async fn customers(
     Ok(party::customers_of(&ctx.db, principal, legal_entity_id).await?)
 }
 
+/// One customer the caller may read.
+pub async fn customer(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<Option<entity::customer::Model>> {
+    require(principal, Scope::BillingRead)?;
+    Ok(party::find_customer(&ctx.db, principal, id).await?)
+}
+
+/// What `updateCustomer` changes; `None` keeps a field, `email:
+/// Some(None)` clears it.
+pub struct UpdateCustomer {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub payment_terms_days: Option<i32>,
+    pub has_payment_method: Option<bool>,
+}
+
+/// Changes a customer, audited. Invoices already issued keep their due
+/// dates (they were computed when issued); the next ones use the new terms.
+#[tracing::instrument(skip_all, fields(customer_id = id))]
+pub async fn update_customer(
+    ctx: &Ctx,
+    principal: &Principal,
+    id: i64,
+    change: UpdateCustomer,
+) -> ServiceResult<entity::customer::Model> {
+    require(principal, Scope::ContractsWrite)?;
+    let before = party::find_customer(&ctx.db, principal, id)
+        .await?
+        .ok_or(ServiceError::NotFound("customer"))?;
+    visible_entity(ctx, principal, before.legal_entity_id).await?;
+    let values = party::CustomerValues {
+        name: match &change.name {
+            Some(n) => validate::name("name", n)?,
+            None => before.name.clone(),
+        },
+        email: match &change.email {
+            Some(Some(e)) => Some(validate::email(e)?),
+            Some(None) => None,
+            None => before.email.clone(),
+        },
+        payment_terms_days: validate::payment_terms(
+            change
+                .payment_terms_days
+                .unwrap_or(before.payment_terms_days),
+        )?,
+        has_payment_method: change
+            .has_payment_method
+            .unwrap_or(before.has_payment_method),
+    };
+    let txn = store::begin_write(&ctx.db).await?;
+    let after = party::update_customer(&txn, id, values).await?;
+    let details = serde_json::json!({
+        "name": after.name,
+        "email": after.email,
+        "paymentTermsDays": after.payment_terms_days,
+        "hasPaymentMethod": after.has_payment_method,
+    });
+    crate::store::audit::record(
+        &txn,
+        crate::store::audit::NewAudit {
+            legal_entity_id: Some(after.legal_entity_id),
+            subject_type: "Customer",
+            subject_id: after.id.to_string(),
+            action: "CUSTOMER_UPDATED",
+            actor: &principal.subject,
+            details: Some(details),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(after)
+}
+
+/// The tax codes of a legal entity the caller may read.
+pub async fn tax_codes(
+    ctx: &Ctx,
+    principal: &Principal,
+    legal_entity_id: i64,
+) -> ServiceResult<Vec<entity::tax_code::Model>> {
+    require(principal, Scope::BillingRead)?;
+    Ok(party::tax_codes_of(&ctx.db, principal, legal_entity_id).await?)
+}
+
 pub struct CreateTaxCode {
     pub legal_entity_id: i64,
     pub code: String,

@@ -33,6 +33,48 @@ pub async fn insert_customer(
     Ok(model.insert(conn).await?)
 }
 
+/// Every changeable field of a customer.
+pub struct CustomerValues {
+    pub name: String,
+    pub email: Option<String>,
+    pub payment_terms_days: i32,
+    pub has_payment_method: bool,
+}
+
+pub async fn update_customer(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    values: CustomerValues,
+) -> StoreResult<customer::Model> {
+    Ok(customer::ActiveModel {
+        id: sea_orm::Unchanged(id),
+        name: Set(values.name),
+        email: Set(values.email),
+        payment_terms_days: Set(values.payment_terms_days),
+        has_payment_method: Set(values.has_payment_method),
+        ..Default::default()
+    }
+    .update(conn)
+    .await?)
+}
+
+/// An entity's tax codes by code.
+pub async fn tax_codes_of(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    legal_entity_id: i64,
+) -> StoreResult<Vec<tax_code::Model>> {
+    Ok(scoped(
+        tax_code::Entity::find(),
+        tax_code::Column::LegalEntityId,
+        principal,
+    )
+    .filter(tax_code::Column::LegalEntityId.eq(legal_entity_id))
+    .order_by_asc(tax_code::Column::Code)
+    .all(conn)
+    .await?)
+}
+
 pub async fn customers_of(
     conn: &impl ConnectionTrait,
     principal: &Principal,

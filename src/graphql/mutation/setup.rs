@@ -1,6 +1,6 @@
 //! Creating legal entities, customers, tax codes and contracts.
 
-use async_graphql::{Context, InputObject, Object, ID};
+use async_graphql::{Context, InputObject, MaybeUndefined, Object, ID};
 
 use crate::domain::access::Scope;
 use crate::graphql::guard::{principal, Needs};
@@ -55,8 +55,56 @@ pub struct CreateContractInput {
     lines: Vec<ContractLineInput>,
 }
 
+/// The service's input: ids parsed, an id that is not ours named like a
+/// missing one.
+pub(super) fn to_service(
+    input: CreateContractInput,
+) -> Result<contracts::CreateContract, ServiceError> {
+    let lines = input
+        .lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let tax_code_id = match &line.tax_code_id {
+                None => None,
+                Some(id) => Some(parse_id(id).ok_or_else(|| {
+                    ServiceError::bad_input(
+                        &format!("lines.{i}.taxCodeId"),
+                        "tax code does not exist",
+                    )
+                })?),
+            };
+            Ok(contracts::ContractLineInput {
+                description: line.description,
+                quantity: line.quantity.0,
+                unit_price: line.unit_price.0,
+                tax_code_id,
+            })
+        })
+        .collect::<Result<Vec<_>, ServiceError>>()?;
+    Ok(contracts::CreateContract {
+        customer_id: parse_id(&input.customer_id)
+            .ok_or_else(|| ServiceError::bad_input("customerId", "customer does not exist"))?,
+        start_date: input.start_date.0,
+        end_date: input.end_date.map(|d| d.0),
+        interval: input.interval.into(),
+        interval_count: input.interval_count,
+        timing: input.timing.map(Into::into),
+        lines,
+    })
+}
+
 fn entity_id(id: &ID) -> Result<i64, ServiceError> {
     parse_id(id).ok_or(ServiceError::NotFound("legal entity"))
+}
+
+#[derive(InputObject)]
+pub struct UpdateCustomerInput {
+    name: Option<String>,
+    /// null clears it.
+    email: MaybeUndefined<String>,
+    payment_terms_days: Option<i32>,
+    has_payment_method: Option<bool>,
 }
 
 #[derive(Default)]
@@ -100,6 +148,47 @@ impl SetupMutation {
         ))
     }
 
+    /// Changes a customer; invoices already issued keep their due dates.
+    #[graphql(guard = "Needs(Scope::ContractsWrite)", complexity = 100)]
+    async fn update_customer(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateCustomerInput,
+    ) -> async_graphql::Result<Customer> {
+        let id = parse_id(&id).ok_or(ServiceError::NotFound("customer"))?;
+        let change = setup::UpdateCustomer {
+            name: input.name,
+            email: match input.email {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(e) => Some(Some(e)),
+            },
+            payment_terms_days: input.payment_terms_days,
+            has_payment_method: input.has_payment_method,
+        };
+        Ok(Customer(
+            setup::update_customer(ctx.data::<Ctx>()?, principal(ctx)?, id, change).await?,
+        ))
+    }
+
+    /// Up to 1,000 contracts in one transaction, all or none.
+    #[graphql(guard = "Needs(Scope::ContractsWrite)", complexity = 1000)]
+    async fn create_contracts(
+        &self,
+        ctx: &Context<'_>,
+        inputs: Vec<CreateContractInput>,
+    ) -> async_graphql::Result<Vec<Contract>> {
+        let inputs = inputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, input)| to_service(input).map_err(|e| e.under(&format!("inputs.{i}"))))
+            .collect::<Result<Vec<_>, ServiceError>>()?;
+        let created =
+            contracts::create_contracts(ctx.data::<Ctx>()?, principal(ctx)?, inputs).await?;
+        Ok(created.into_iter().map(Contract).collect())
+    }
+
     #[graphql(guard = "Needs(Scope::ContractsWrite)", complexity = 100)]
     async fn create_tax_code(
         &self,
@@ -126,38 +215,7 @@ impl SetupMutation {
         )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<Contract> {
-        let lines = input
-            .lines
-            .into_iter()
-            .enumerate()
-            .map(|(i, line)| {
-                let tax_code_id = match &line.tax_code_id {
-                    None => None,
-                    Some(id) => Some(parse_id(id).ok_or_else(|| {
-                        ServiceError::bad_input(
-                            &format!("lines.{i}.taxCodeId"),
-                            "tax code does not exist",
-                        )
-                    })?),
-                };
-                Ok(contracts::ContractLineInput {
-                    description: line.description,
-                    quantity: line.quantity.0,
-                    unit_price: line.unit_price.0,
-                    tax_code_id,
-                })
-            })
-            .collect::<Result<Vec<_>, ServiceError>>()?;
-        let input = contracts::CreateContract {
-            customer_id: parse_id(&input.customer_id)
-                .ok_or_else(|| ServiceError::bad_input("customerId", "customer does not exist"))?,
-            start_date: input.start_date.0,
-            end_date: input.end_date.map(|d| d.0),
-            interval: input.interval.into(),
-            interval_count: input.interval_count,
-            timing: input.timing.map(Into::into),
-            lines,
-        };
+        let input = to_service(input)?;
         let (service, caller) = (ctx.data::<Ctx>()?, principal(ctx)?);
         let created = idempotent::once(
             ctx,

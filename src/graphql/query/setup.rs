@@ -7,7 +7,7 @@ use crate::domain::access::Scope;
 use crate::graphql::guard::{principal, Needs};
 use crate::graphql::types::contract::Contract;
 use crate::graphql::types::parse_id;
-use crate::graphql::types::setup::{Customer, LegalEntity};
+use crate::graphql::types::setup::{Customer, LegalEntity, TaxCode};
 use crate::service::{contracts, setup, Ctx, ServiceError};
 
 #[derive(Default)]
@@ -33,6 +33,39 @@ impl SetupQuery {
         Ok(setup::legal_entity(ctx.data::<Ctx>()?, principal(ctx)?, id)
             .await?
             .map(LegalEntity))
+    }
+
+    #[graphql(guard = "Needs(Scope::BillingRead)")]
+    async fn customer(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Customer>> {
+        let Some(id) = parse_id(&id) else {
+            return Ok(None);
+        };
+        Ok(setup::customer(ctx.data::<Ctx>()?, principal(ctx)?, id)
+            .await?
+            .map(Customer))
+    }
+
+    #[graphql(guard = "Needs(Scope::BillingRead)")]
+    async fn tax_codes(
+        &self,
+        ctx: &Context<'_>,
+        legal_entity_id: ID,
+    ) -> async_graphql::Result<Vec<TaxCode>> {
+        let Some(id) = parse_id(&legal_entity_id) else {
+            return Ok(vec![]);
+        };
+        let rows = setup::tax_codes(ctx.data::<Ctx>()?, principal(ctx)?, id).await?;
+        Ok(rows.into_iter().map(TaxCode).collect())
+    }
+
+    #[graphql(guard = "Needs(Scope::BillingRead)")]
+    async fn contract(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Contract>> {
+        let Some(id) = parse_id(&id) else {
+            return Ok(None);
+        };
+        Ok(contracts::contract(ctx.data::<Ctx>()?, principal(ctx)?, id)
+            .await?
+            .map(Contract))
     }
 
     #[graphql(guard = "Needs(Scope::BillingRead)")]

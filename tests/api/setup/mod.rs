@@ -3,6 +3,7 @@
 //! billing schedule); bad input is in `validation`. Who may see and change
 //! them is in `access`.
 
+mod bulk;
 mod validation;
 
 use rust_decimal::Decimal;
