@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use entity::{notification, notification_read};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Select, Set, Statement,
@@ -59,11 +59,12 @@ fn visible(principal: &Principal, filter: &NotificationFilter<'_>) -> Select<not
         query = query.filter(notification::Column::LegalEntityId.eq(id));
     }
     if filter.unread_only {
-        query = query.filter(Expr::cust_with_values(
-            "NOT EXISTS (SELECT 1 FROM notification_read r \
-             WHERE r.notification_id = notification.id AND r.subject = ?)",
-            [filter.subject.to_string()],
-        ));
+        let read_by_subject = Query::select()
+            .column(notification_read::Column::NotificationId)
+            .from(notification_read::Entity)
+            .and_where(notification_read::Column::Subject.eq(filter.subject))
+            .to_owned();
+        query = query.filter(notification::Column::Id.not_in_subquery(read_by_subject));
     }
     query
 }
