@@ -120,17 +120,19 @@ pub async fn void_invoice(
     require(principal, Scope::BillingRun)?;
     let reason = validate::name("reason", reason)?;
     let inv = visible(ctx, principal, id).await?;
-    if !matches!(inv.status, InvoiceStatus::Draft | InvoiceStatus::Posted) {
-        return Err(ServiceError::conflict(format!(
-            "invoice is {} and cannot be voided",
-            inv.status
-        )));
-    }
+    // Settled first: a PAID invoice has payments or credit, and is
+    // corrected by a credit note, not voided.
     if inv.amount_paid_e4 > 0 || inv.amount_credited_e4 > 0 || inv.credit_applied_e4 > 0 {
         return Err(ServiceError::bad_input(
             "id",
             "the invoice has payments or issued credit notes and cannot be voided; credit it instead (createCreditNote)",
         ));
+    }
+    if !matches!(inv.status, InvoiceStatus::Draft | InvoiceStatus::Posted) {
+        return Err(ServiceError::conflict(format!(
+            "invoice is {} and cannot be voided",
+            inv.status
+        )));
     }
     let system = Principal::system("system:billing");
     let entity = store::legal_entity::find(&ctx.db, &system, inv.legal_entity_id)

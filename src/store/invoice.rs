@@ -150,7 +150,8 @@ pub async fn mark_posted(
 }
 
 /// DRAFT or POSTED → VOID, keeping the number, at `at` and on `on` (that
-/// instant's date in the entity's timezone); false when the status moved.
+/// instant's date in the entity's timezone); false when the status moved
+/// or the invoice has payments, issued credit notes or customer credit.
 pub async fn mark_void(
     conn: &impl ConnectionTrait,
     id: i64,
@@ -166,6 +167,11 @@ pub async fn mark_void(
         .col_expr(invoice::Column::VoidedOn, Expr::value(on))
         .filter(invoice::Column::Id.eq(id))
         .filter(invoice::Column::Status.eq(from_status))
+        // Checked again here, not only before the transaction: a payment or
+        // credit note committed meanwhile must not be voided with it.
+        .filter(invoice::Column::AmountPaidE4.eq(0))
+        .filter(invoice::Column::AmountCreditedE4.eq(0))
+        .filter(invoice::Column::CreditAppliedE4.eq(0))
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)

@@ -176,6 +176,9 @@ async fn invoice_rows(
     let mut rows = Vec::with_capacity(plan.invoices.len());
     for (i, planned) in plan.invoices.iter().enumerate() {
         let applied = credit.per_invoice.get(i).copied().unwrap_or(Amount::ZERO);
+        // PAID only when credit was taken and covers it all: a 0.00 invoice
+        // that took none is POSTED, as postInvoice posts it.
+        let covered = applied.is_positive() && applied == planned.stored.total;
         let customer = customers.get(&planned.customer_id).ok_or_else(|| {
             ServiceError::Internal(anyhow::anyhow!("customer {} missing", planned.customer_id))
         })?;
@@ -191,7 +194,7 @@ async fn invoice_rows(
             contract_id: Set(Some(planned.contract_id)),
             billing_run_id: Set(Some(run.id)),
             number: Set(number),
-            status: Set(match (post, applied == stored.total) {
+            status: Set(match (post, covered) {
                 (false, _) => InvoiceStatus::Draft,
                 (true, false) => InvoiceStatus::Posted,
                 (true, true) => InvoiceStatus::Paid,

@@ -4,6 +4,7 @@
 //! was open on a past A, though voided or posted since, is in `as_of`.
 
 mod as_of;
+mod credit_notes;
 
 use chrono::{NaiveDate, Utc};
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! end to end), and the invoice list. Numbering is in `numbering`,
 //! payments in `payments`.
 
-mod credit_notes;
+pub(crate) mod credit_notes;
 mod numbering;
 mod payments;
 
