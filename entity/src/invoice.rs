@@ -37,6 +37,9 @@ pub struct Model {
     pub credit_reduced_e4: i64,
     /// Customer credit consumed when it was posted.
     pub credit_applied_e4: i64,
+    /// When that credit was applied (today at posting, in the entity's
+    /// timezone), which a back-dated run's `posted_on` may precede.
+    pub credit_applied_on: Option<Date>,
     pub created_at: DateTimeUtc,
 }
 

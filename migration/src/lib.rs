@@ -12,6 +12,7 @@ mod m0002_positions_and_leases;
 mod m0003_invoice_posted_voided_on;
 mod m0004_credit_notes;
 mod m0005_notifications;
+mod m0006_credit_applied_on;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_invoice_posted_voided_on::MIGRATION),
             Box::new(m0004_credit_notes::MIGRATION),
             Box::new(m0005_notifications::MIGRATION),
+            Box::new(m0006_credit_applied_on::MIGRATION),
         ]
     }
 }

@@ -82,6 +82,19 @@ impl BackDated {
         )
     }
 
+    /// Invoices open on the as-of date that took customer credit after it
+    /// (a back-dated run posts as of a past date, but takes the credit
+    /// today), as `a`: the report adds that credit back.
+    fn credit_applied_after(&self, columns: &str) -> String {
+        let (le, asof) = (&self.le, &self.asof);
+        format!(
+            "SELECT {columns} FROM invoice a \
+             WHERE a.legal_entity_id = {le} AND a.credit_applied_e4 > 0 AND a.credit_applied_on > {asof} \
+               AND a.issue_date <= {asof}{posted}",
+            posted = self.posted("a.posted_on"),
+        )
+    }
+
     /// The invoices voided after the as-of date that were open on it, as
     /// `v`. They have no payments: voiding a paid invoice is refused.
     fn voided(&self, columns: &str) -> String {
@@ -137,7 +150,8 @@ fn open_invoices_sql(backend: DbBackend, back_dated: bool) -> String {
         .as_ref()
         .map(|b| {
             let columns = format!("n.invoice_id, {CREDIT_ADJUSTMENT} AS amt");
-            format!(" UNION ALL {}", b.credits(&columns))
+            let applied = b.credit_applied_after("a.id AS invoice_id, a.credit_applied_e4 AS amt");
+            format!(" UNION ALL {} UNION ALL {applied}", b.credits(&columns))
         })
         .unwrap_or_default();
     let due = due_now("i");
@@ -277,7 +291,13 @@ fn aging_sql(
                 "n.customer_id, {}",
                 cases("n.invoice_due_date", CREDIT_ADJUSTMENT, false)
             ));
-            format!(" UNION ALL {voided} UNION ALL {posted_after} UNION ALL {credits}")
+            let applied = b.credit_applied_after(&format!(
+                "a.customer_id, {}",
+                cases("a.due_date", "a.credit_applied_e4", false)
+            ));
+            format!(
+                " UNION ALL {voided} UNION ALL {posted_after} UNION ALL {credits} UNION ALL {applied}"
+            )
         })
         .unwrap_or_default();
     let sql = format!(

@@ -218,6 +218,7 @@ pub async fn apply_customer_credit(
     conn: &impl ConnectionTrait,
     id: i64,
     amount_e4: i64,
+    on: NaiveDate,
 ) -> StoreResult<()> {
     let due = "total_e4 - amount_paid_e4 - credit_reduced_e4 - credit_applied_e4";
     invoice::Entity::update_many()
@@ -225,6 +226,7 @@ pub async fn apply_customer_credit(
             invoice::Column::CreditAppliedE4,
             Expr::col(invoice::Column::CreditAppliedE4).add(amount_e4),
         )
+        .col_expr(invoice::Column::CreditAppliedOn, Expr::value(on))
         .col_expr(
             invoice::Column::Status,
             Expr::cust(format!(

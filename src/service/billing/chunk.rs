@@ -155,7 +155,8 @@ async fn invoice_rows(
     let year = run.as_of.year();
     // Auto-posted invoices are posted as of their issue date (never later
     // than today): back-dated aging counts them from that date.
-    let posted_on = run.as_of.min(crate::service::entity_today(&env.entity)?);
+    let today = crate::service::entity_today(&env.entity)?;
+    let posted_on = run.as_of.min(today);
     let mut next_number = if post && !plan.invoices.is_empty() {
         numbering::allocate_numbers(
             txn,
@@ -200,6 +201,7 @@ async fn invoice_rows(
                 (true, true) => InvoiceStatus::Paid,
             }),
             credit_applied_e4: Set(applied.e4()),
+            credit_applied_on: Set(applied.is_positive().then_some(today)),
             period_start: Set(d.period_start),
             period_end: Set(d.period_end),
             issue_date: Set(run.as_of),

@@ -254,11 +254,10 @@ async fn a_voided_note_stops_reducing_aging_from_its_void_date() {
     );
 }
 
-/// Known bug, not fixed here: customer credit taken by an invoice a
-/// back-dated run posts counts from the run's as-of date (its `posted_on`),
-/// though the credit note it came from was issued later (today).
+/// Customer credit taken by an invoice a back-dated run posts counts from
+/// the day it was applied (today), not the run's as-of date (its
+/// `posted_on`): the note it came from did not exist before.
 #[tokio::test]
-#[ignore = "bug: aging counts customer credit applied by a back-dated run before the credit existed"]
 async fn customer_credit_reduces_aging_only_from_when_it_was_applied() {
     let app = spawn_app().await;
     let e = app.create_entity("AGC3", "EUR").await;
