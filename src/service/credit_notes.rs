@@ -145,10 +145,13 @@ pub async fn void_credit_note(
     let txn = store::begin_write(&ctx.db).await?;
     if !notes::mark_void(&txn, note.id, entity_today(&entity)?, Utc::now()).await? {
         txn.rollback().await?;
-        return Err(ServiceError::bad_input(
-            "id",
-            "some of this credit note's customer credit was consumed by later invoices; it cannot be voided",
-        ));
+        // Voided meanwhile by a concurrent request, or its credit is in use.
+        let now = notes::find(&ctx.db, principal, note.id).await?;
+        let message = match now.map(|n| n.status) {
+            Some(CreditNoteStatus::Void) => "the credit note is already VOID",
+            _ => "some of this credit note's customer credit was consumed by later invoices; it cannot be voided",
+        };
+        return Err(ServiceError::bad_input("id", message));
     }
     if note.status == CreditNoteStatus::Issued {
         for line in notes::lines_of(&txn, &[note.id]).await? {
