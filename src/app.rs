@@ -229,6 +229,7 @@ fn router(args: &ServeArgs, ctx: Ctx, keys: JwtKeys, live: &LiveRuntime) -> axum
         keys,
         limiter: http::limiter(args.rate_limit_per_minute),
         introspection: args.introspection,
+        ws_origins: std::sync::Arc::new(args.cors_origins.clone()),
     };
     let limits = HttpLimits {
         body_limit_bytes: args.body_limit_bytes,

@@ -86,7 +86,8 @@ pub struct ServeArgs {
     pub jwt_jwks_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub claims: ClaimArgs,
-    /// Origins allowed by CORS, comma-separated (none: same-origin only).
+    /// Origins allowed by CORS and to open the WebSocket from a browser,
+    /// comma-separated (none: same-origin only).
     #[arg(long, env = "BILLRUN_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Largest accepted request body, in bytes.

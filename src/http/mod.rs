@@ -39,6 +39,9 @@ pub struct AppState {
     pub introspection: crate::config::Introspection,
     /// Where WebSocket connections run (see [`live`]).
     pub live: live::Live,
+    /// `--cors-origins`: browsers apply no CORS to WebSockets, so the
+    /// upgrade checks a browser's `Origin` against the same list.
+    pub ws_origins: std::sync::Arc<Vec<String>>,
 }
 
 pub fn limiter(per_minute: u32) -> Option<std::sync::Arc<Limiter>> {

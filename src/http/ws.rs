@@ -31,6 +31,27 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// A connection must authenticate within this time.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A browser always sends `Origin` on a WebSocket upgrade and applies no
+/// CORS to it, so a page of any site could open one with the user's
+/// cookies or a token it holds: only the server's own origin and the
+/// `--cors-origins` list may. Clients that are not browsers send no
+/// `Origin` and are let through (they authenticate in `connection_init`).
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return headers.get(header::ORIGIN).is_none();
+    };
+    let same_origin = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|host| {
+            let authority = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            authority == Some(host)
+        });
+    same_origin || allowed.iter().any(|a| a.trim() == origin)
+}
+
 pub async fn handler(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -44,6 +65,13 @@ pub async fn handler(
             list.split(',')
                 .find_map(|p| p.trim().parse::<Protocols>().ok())
         });
+    if !origin_allowed(&headers, &state.ws_origins) {
+        return super::json_error(
+            StatusCode::FORBIDDEN,
+            "this origin may not open a WebSocket here (see --cors-origins)",
+            crate::graphql::error::FORBIDDEN,
+        );
+    }
     let Some(protocol) = protocol else {
         return super::json_error(
             StatusCode::BAD_REQUEST,

@@ -152,3 +152,48 @@ async fn shutdown_completes_open_streams_and_closes_the_socket_with_1001() {
     );
     assert_eq!(code, Some(1001), "shutdown: 1001 Going Away");
 }
+
+/// The upgrade's HTTP status for a handshake that sends `origin` (none:
+/// no `Origin` header, as clients that are not browsers do).
+async fn handshake_status(port: u16, origin: Option<&str>) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://127.0.0.1:{port}/graphql/ws")
+        .into_client_request()
+        .expect("ws request");
+    let headers = request.headers_mut();
+    headers.insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    if let Some(origin) = origin {
+        headers.insert("Origin", origin.parse().expect("header"));
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("handshake failed without a status: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_browser_page_of_another_origin_cannot_open_a_websocket() {
+    // The test server allows http://allowed.example (--cors-origins).
+    let app = spawn_app().await;
+    let port = app.port;
+    let own = format!("http://127.0.0.1:{port}");
+    for (origin, status) in [
+        (None, 101),
+        (Some("http://allowed.example"), 101),
+        (Some(own.as_str()), 101),
+        (Some("http://evil.example"), 403),
+        (Some("null"), 403),
+    ] {
+        assert_eq!(
+            handshake_status(port, origin).await,
+            status,
+            "SECURITY: browsers apply no CORS to WebSockets, so the upgrade checks Origin \
+             against --cors-origins and the server's own origin ({origin:?})"
+        );
+    }
+    still_up(port).await;
+}
