@@ -72,17 +72,17 @@ pub async fn get(
         Ok(p) => p,
         Err(err) => return unauthenticated(err),
     };
-    let request =
-        match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
-            Ok(request) => request,
-            Err(_) => {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "bad GraphQL query string",
-                    BAD_USER_INPUT,
-                )
-            }
-        };
+    let query = spec_operation_name(query.as_deref().unwrap_or_default());
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(request) => request,
+        Err(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "bad GraphQL query string",
+                BAD_USER_INPUT,
+            )
+        }
+    };
     if is_mutation(&request) {
         return json_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -91,6 +91,20 @@ pub async fn get(
         );
     }
     execute(&state, principal, request).await
+}
+
+/// GraphQL over HTTP names the operation `operationName`; async-graphql's
+/// query-string parser reads `operation_name` only, so the spec's spelling
+/// is renamed before parsing (otherwise a GET naming the query of a mixed
+/// document is refused, and the name is silently ignored).
+fn spec_operation_name(raw: &str) -> String {
+    raw.split('&')
+        .map(|pair| match pair.strip_prefix("operationName=") {
+            Some(value) => format!("operation_name={value}"),
+            None => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn is_mutation(request: &async_graphql::Request) -> bool {
