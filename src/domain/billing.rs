@@ -102,10 +102,11 @@ pub fn amount_due_e4(voided: bool, total_e4: i64, settled_e4: [i64; 3]) -> i64 {
     if voided {
         return 0;
     }
-    let settled = settled_e4
-        .iter()
-        .fold(0i64, |acc, s| acc.saturating_add(*s));
-    total_e4.saturating_sub(settled).max(0)
+    // In i128 the sum cannot overflow: exact, never saturated. Clamped to
+    // 0..=total, the result fits an i64 again, so the cast is exact.
+    let settled: i128 = settled_e4.iter().map(|s| i128::from(*s)).sum();
+    let due = (i128::from(total_e4) - settled).clamp(0, i128::from(total_e4.max(0)));
+    due as i64
 }
 
 /// Where a contract moves to once its due periods are billed. A contract

@@ -97,18 +97,7 @@ pub async fn invoice_lines_by_id(
     principal: &Principal,
     ids: &[i64],
 ) -> ServiceResult<Vec<invoice_line::Model>> {
-    let lines = store::invoice::lines_by_id(&ctx.db, ids).await?;
-    let owners: Vec<i64> = lines.iter().map(|l| l.invoice_id).collect();
-    let visible: std::collections::HashSet<i64> =
-        store::invoice::find_many(&ctx.db, principal, &owners)
-            .await?
-            .into_iter()
-            .map(|i| i.id)
-            .collect();
-    Ok(lines
-        .into_iter()
-        .filter(|l| visible.contains(&l.invoice_id))
-        .collect())
+    Ok(store::invoice::lines_by_id(&ctx.db, principal, ids).await?)
 }
 
 /// The credit notes of each visible invoice, oldest first.

@@ -80,8 +80,12 @@ pub async fn create_credit_note(
         .transpose()?;
     let invoice_lines = invoices::lines_of(&ctx.db, &[inv.id]).await?;
     let lines = check_lines(&input.lines, &invoice_lines, minor_units_of(&inv.currency))?;
+    let (subtotal, tax, total) = totals(&lines)?;
     let txn = store::begin_write(&ctx.db).await?;
     let head = credit_note::ActiveModel {
+        subtotal_e4: Set(subtotal.e4()),
+        tax_total_e4: Set(tax.e4()),
+        total_e4: Set(total.e4()),
         reason: Set(input.reason),
         memo: Set(memo),
         created_by: Set(principal.subject.clone()),
@@ -157,7 +161,7 @@ pub async fn void_credit_note(
         for line in notes::lines_of(&txn, &[note.id]).await? {
             notes::uncredit_line(&txn, line.invoice_line_id, line.net_e4).await?;
         }
-        notes::unsettle_invoice(
+        invoices::unapply_credit_note(
             &txn,
             note.invoice_id,
             note.total_e4,
@@ -265,6 +269,21 @@ fn check_lines(
     Ok(out)
 }
 
+/// Subtotal, tax and total of the lines, as for invoices: sums of the
+/// rounded lines, checked against the storage range.
+fn totals(lines: &[NewCreditNoteLine]) -> ServiceResult<(Amount, Amount, Amount)> {
+    let too_large = |_| {
+        ServiceError::bad_input(
+            "lines",
+            "the credit note's total exceeds the largest amount billrun can store",
+        )
+    };
+    let subtotal =
+        Amount::sum(lines.iter().map(|l| Amount::from_e4(l.net_e4))).map_err(too_large)?;
+    let tax = Amount::sum(lines.iter().map(|l| Amount::from_e4(l.tax_e4))).map_err(too_large)?;
+    Ok((subtotal, tax, subtotal.checked_add(tax).map_err(too_large)?))
+}
+
 /// Issues a draft in `txn`: credits its lines (each UPDATE refuses to pass
 /// the line's net), settles the invoice's amount due first and sends the
 /// rest to customer credit, numbers it from its own series.
@@ -294,7 +313,7 @@ async fn issue_in(
         ],
     ));
     let (applied, to_balance) = split(Amount::from_e4(note.total_e4), due);
-    if !notes::settle_invoice(txn, inv.id, note.total_e4, applied.e4()).await? {
+    if !invoices::apply_credit_note(txn, inv.id, note.total_e4, applied.e4()).await? {
         return Err(ServiceError::conflict(
             "the invoice changed meanwhile; try again",
         ));

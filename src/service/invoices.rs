@@ -81,7 +81,12 @@ pub async fn post_invoice(
     let due = Amount::from_e4(inv.total_e4 - inv.amount_paid_e4);
     let credit = posting::take_credit(&txn, &[(inv.customer_id, due)]).await?;
     if let Some(applied) = credit.per_invoice.first().filter(|a| a.is_positive()) {
-        invoices::apply_customer_credit(&txn, inv.id, applied.e4(), today).await?;
+        if !invoices::apply_customer_credit(&txn, inv.id, applied.e4(), today).await? {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "customer credit taken exceeds what invoice {} owes",
+                inv.id
+            )));
+        }
         posting::consume_credit(&txn, &credit).await?;
     }
     let posted = invoices::find(&txn, &system, inv.id)

@@ -35,9 +35,7 @@ use super::placeholder as p;
 /// What an invoice (as `alias`) asks for today: its total less payments,
 /// what credit notes reduced and customer credit applied at posting.
 fn due_now(alias: &str) -> String {
-    format!(
-        "{alias}.total_e4 - {alias}.amount_paid_e4 - {alias}.credit_reduced_e4 - {alias}.credit_applied_e4"
-    )
+    super::invoice::due_sql(&format!("{alias}."))
 }
 
 /// The part of a credit note (as `n`) a back-dated report adds back (+) or

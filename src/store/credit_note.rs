@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::credit_note::{self, CreditNoteStatus};
-use entity::status::InvoiceStatus;
 use entity::{credit_note_line, invoice, invoice_line};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -26,16 +25,14 @@ pub struct NewCreditNoteLine {
     pub total_e4: i64,
 }
 
-/// Inserts a DRAFT note for `inv` with its lines.
+/// Inserts a DRAFT note for `inv` with its lines; `head` carries what the
+/// service decided (reason, memo, author, totals).
 pub async fn insert(
     conn: &impl ConnectionTrait,
     inv: &invoice::Model,
     head: credit_note::ActiveModel,
     lines: Vec<NewCreditNoteLine>,
 ) -> StoreResult<credit_note::Model> {
-    let (subtotal, tax) = lines.iter().fold((0i64, 0i64), |(s, t), l| {
-        (s.saturating_add(l.net_e4), t.saturating_add(l.tax_e4))
-    });
     let note = credit_note::ActiveModel {
         legal_entity_id: Set(inv.legal_entity_id),
         invoice_id: Set(inv.id),
@@ -43,9 +40,6 @@ pub async fn insert(
         number: Set(None),
         status: Set(CreditNoteStatus::Draft),
         currency: Set(inv.currency.clone()),
-        subtotal_e4: Set(subtotal),
-        tax_total_e4: Set(tax),
-        total_e4: Set(subtotal.saturating_add(tax)),
         invoice_issue_date: Set(inv.issue_date),
         invoice_due_date: Set(inv.due_date),
         invoice_posted_on: Set(inv.posted_on),
@@ -166,71 +160,6 @@ pub async fn uncredit_line(
             Expr::col(invoice_line::Column::CreditedE4).sub(net_e4),
         )
         .filter(invoice_line::Column::Id.eq(invoice_line_id))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
-/// An issued note of `total_e4` settles `applied_e4` of the invoice: PAID
-/// once nothing is left due. False when the invoice is no longer POSTED or
-/// PAID or `applied_e4` exceeds what it still asks for (it changed meanwhile).
-pub async fn settle_invoice(
-    conn: &impl ConnectionTrait,
-    invoice_id: i64,
-    total_e4: i64,
-    applied_e4: i64,
-) -> StoreResult<bool> {
-    let due = "total_e4 - amount_paid_e4 - credit_reduced_e4 - credit_applied_e4";
-    let result = invoice::Entity::update_many()
-        .col_expr(
-            invoice::Column::AmountCreditedE4,
-            Expr::col(invoice::Column::AmountCreditedE4).add(total_e4),
-        )
-        .col_expr(
-            invoice::Column::CreditReducedE4,
-            Expr::col(invoice::Column::CreditReducedE4).add(applied_e4),
-        )
-        .col_expr(
-            invoice::Column::Status,
-            Expr::cust(format!(
-                "CASE WHEN {due} - {applied_e4} = 0 THEN 'PAID' ELSE status END"
-            )),
-        )
-        .filter(invoice::Column::Id.eq(invoice_id))
-        .filter(invoice::Column::Status.is_in([InvoiceStatus::Posted, InvoiceStatus::Paid]))
-        .filter(Expr::cust(format!("{due} >= {applied_e4}")))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
-/// Takes back what a voided note had settled: POSTED again when something
-/// is due once more.
-pub async fn unsettle_invoice(
-    conn: &impl ConnectionTrait,
-    invoice_id: i64,
-    total_e4: i64,
-    applied_e4: i64,
-) -> StoreResult<()> {
-    let due_after = format!(
-        "total_e4 - amount_paid_e4 - (credit_reduced_e4 - {applied_e4}) - credit_applied_e4"
-    );
-    invoice::Entity::update_many()
-        .col_expr(
-            invoice::Column::AmountCreditedE4,
-            Expr::col(invoice::Column::AmountCreditedE4).sub(total_e4),
-        )
-        .col_expr(
-            invoice::Column::CreditReducedE4,
-            Expr::col(invoice::Column::CreditReducedE4).sub(applied_e4),
-        )
-        .col_expr(
-            invoice::Column::Status,
-            Expr::cust(format!(
-                "CASE WHEN status = 'PAID' AND {due_after} > 0 THEN 'POSTED' ELSE status END"
-            )),
-        )
-        .filter(invoice::Column::Id.eq(invoice_id))
         .exec(conn)
         .await?;
     Ok(())

@@ -6,7 +6,7 @@ use entity::{invoice, invoice_line, payment};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, QueryTrait, Set,
 };
 
 use super::{scoped, StoreResult, BATCH_ROWS};
@@ -106,14 +106,25 @@ pub async fn find_many(
 }
 
 /// Lines of invoices already loaded through [`scoped`].
+/// Invoice lines by id, of invoices `principal` may see only (filtered in
+/// SQL by a subquery over the caller's entities' invoices).
 pub async fn lines_by_id(
     conn: &impl ConnectionTrait,
+    principal: &Principal,
     ids: &[i64],
 ) -> StoreResult<Vec<invoice_line::Model>> {
-    Ok(invoice_line::Entity::find()
-        .filter(invoice_line::Column::Id.is_in(ids.iter().copied()))
-        .all(conn)
-        .await?)
+    let mut query =
+        invoice_line::Entity::find().filter(invoice_line::Column::Id.is_in(ids.iter().copied()));
+    // A caller who sees every entity needs no subquery.
+    if principal.entity_filter().is_some() {
+        let invoices = invoice::Entity::find();
+        let visible = scoped(invoices, invoice::Column::LegalEntityId, principal)
+            .select_only()
+            .column(invoice::Column::Id)
+            .into_query();
+        query = query.filter(invoice_line::Column::InvoiceId.in_subquery(visible));
+    }
+    Ok(query.all(conn).await?)
 }
 
 pub async fn lines_of(
@@ -177,64 +188,120 @@ pub async fn mark_void(
     Ok(result.rows_affected == 1)
 }
 
-/// Adds a payment to an invoice's paid amount, atomically refusing one that
-/// would exceed the total (two concurrent payments cannot overpay); the
-/// invoice becomes PAID when nothing is left due. False when refused.
-pub async fn apply_payment(
+/// What an invoice still asks for, as SQL over its columns (`prefix` is
+/// `""` or a table alias and its dot): the total less payments, what
+/// credit notes reduced and customer credit applied at posting. The one SQL
+/// form of `domain::billing::amount_due_e4` for an invoice that is not void.
+pub(super) fn due_sql(prefix: &str) -> String {
+    format!(
+        "{prefix}total_e4 - {prefix}amount_paid_e4 - {prefix}credit_reduced_e4 - {prefix}credit_applied_e4"
+    )
+}
+
+/// Settles `amount_e4` more of an invoice in one of the `from` states, in
+/// one conditional UPDATE that also applies `sets` (the columns recording
+/// the settlement): refused (false, nothing changed) when it exceeds what
+/// is due, so concurrent settlements can never pass the total; PAID once
+/// nothing is left due.
+async fn settle(
     conn: &impl ConnectionTrait,
     id: i64,
     amount_e4: i64,
+    from: &[InvoiceStatus],
+    sets: Vec<(invoice::Column, Expr)>,
 ) -> StoreResult<bool> {
-    // What settles the invoice after this payment (payments, credit notes
-    // and customer credit) may not pass its total.
-    let settled = Expr::cust(format!(
-        "amount_paid_e4 + {amount_e4} + credit_reduced_e4 + credit_applied_e4"
-    ));
-    let result = invoice::Entity::update_many()
-        .col_expr(
-            invoice::Column::AmountPaidE4,
-            Expr::col(invoice::Column::AmountPaidE4).add(amount_e4),
-        )
-        .col_expr(
-            invoice::Column::Status,
-            Expr::case(
-                settled.clone().eq(Expr::col(invoice::Column::TotalE4)),
-                InvoiceStatus::Paid,
-            )
-            .finally(Expr::col(invoice::Column::Status))
-            .into(),
-        )
+    let due = due_sql("");
+    let mut update = invoice::Entity::update_many().col_expr(
+        invoice::Column::Status,
+        Expr::cust(format!(
+            "CASE WHEN {due} - {amount_e4} = 0 THEN 'PAID' ELSE status END"
+        )),
+    );
+    for (column, value) in sets {
+        update = update.col_expr(column, value);
+    }
+    let result = update
         .filter(invoice::Column::Id.eq(id))
-        .filter(invoice::Column::Status.eq(InvoiceStatus::Posted))
-        .filter(settled.lte(Expr::col(invoice::Column::TotalE4)))
+        .filter(invoice::Column::Status.is_in(from.iter().copied()))
+        .filter(Expr::cust(format!("{due} >= {amount_e4}")))
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
 }
 
-/// Customer credit consumed by a just-posted invoice: PAID when it covers
-/// what was due.
+/// Adds a payment to a POSTED invoice's paid amount, refusing one that
+/// exceeds what is due (two concurrent payments cannot overpay). False
+/// when refused.
+pub async fn apply_payment(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    amount_e4: i64,
+) -> StoreResult<bool> {
+    let paid = Expr::col(invoice::Column::AmountPaidE4).add(amount_e4);
+    let sets = vec![(invoice::Column::AmountPaidE4, paid)];
+    settle(conn, id, amount_e4, &[InvoiceStatus::Posted], sets).await
+}
+
+/// Customer credit consumed by a just-posted invoice on `on`; false when
+/// it exceeds what is due.
 pub async fn apply_customer_credit(
     conn: &impl ConnectionTrait,
     id: i64,
     amount_e4: i64,
     on: NaiveDate,
+) -> StoreResult<bool> {
+    let applied = Expr::col(invoice::Column::CreditAppliedE4).add(amount_e4);
+    let sets = vec![
+        (invoice::Column::CreditAppliedE4, applied),
+        (invoice::Column::CreditAppliedOn, Expr::value(on)),
+    ];
+    settle(conn, id, amount_e4, &[InvoiceStatus::Posted], sets).await
+}
+
+/// An issued credit note of `total_e4` settles `applied_e4` of a POSTED or
+/// PAID invoice; false when the invoice changed meanwhile (no longer
+/// creditable, or `applied_e4` exceeds what it still asks for).
+pub async fn apply_credit_note(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    total_e4: i64,
+    applied_e4: i64,
+) -> StoreResult<bool> {
+    let credited = Expr::col(invoice::Column::AmountCreditedE4).add(total_e4);
+    let reduced = Expr::col(invoice::Column::CreditReducedE4).add(applied_e4);
+    let sets = vec![
+        (invoice::Column::AmountCreditedE4, credited),
+        (invoice::Column::CreditReducedE4, reduced),
+    ];
+    let from = [InvoiceStatus::Posted, InvoiceStatus::Paid];
+    settle(conn, id, applied_e4, &from, sets).await
+}
+
+/// Takes back what a voided credit note had settled: POSTED again when
+/// something is due once more.
+pub async fn unapply_credit_note(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    total_e4: i64,
+    applied_e4: i64,
 ) -> StoreResult<()> {
-    let due = "total_e4 - amount_paid_e4 - credit_reduced_e4 - credit_applied_e4";
+    let due_after = format!("{} + {applied_e4}", due_sql(""));
     invoice::Entity::update_many()
         .col_expr(
-            invoice::Column::CreditAppliedE4,
-            Expr::col(invoice::Column::CreditAppliedE4).add(amount_e4),
+            invoice::Column::AmountCreditedE4,
+            Expr::col(invoice::Column::AmountCreditedE4).sub(total_e4),
         )
-        .col_expr(invoice::Column::CreditAppliedOn, Expr::value(on))
+        .col_expr(
+            invoice::Column::CreditReducedE4,
+            Expr::col(invoice::Column::CreditReducedE4).sub(applied_e4),
+        )
         .col_expr(
             invoice::Column::Status,
             Expr::cust(format!(
-                "CASE WHEN {due} - {amount_e4} = 0 THEN 'PAID' ELSE status END"
+                "CASE WHEN status = 'PAID' AND {due_after} > 0 THEN 'POSTED' ELSE status END"
             )),
         )
         .filter(invoice::Column::Id.eq(id))
-        .filter(Expr::cust(format!("{due} >= {amount_e4}")))
         .exec(conn)
         .await?;
     Ok(())
