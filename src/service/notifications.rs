@@ -25,6 +25,10 @@ pub async fn notifications(
     before: Option<i64>,
 ) -> ServiceResult<NotificationPage> {
     require(principal, Scope::BillingRead)?;
+    // Another entity answers exactly like a missing one.
+    if legal_entity_id.is_some_and(|id| !principal.can_see(id)) {
+        return Err(ServiceError::NotFound("legal entity"));
+    }
     let limit = super::contracts::page_size(first)?;
     let filter = NotificationFilter {
         subject: &principal.subject,

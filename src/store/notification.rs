@@ -139,21 +139,31 @@ pub async fn mark_read(
         .into_tuple()
         .all(conn)
         .await?;
-    let backend = conn.get_database_backend();
-    let mut changed = 0;
-    for id in mine {
-        let sql = format!(
-            "INSERT INTO notification_read (notification_id, subject, read_at) VALUES ({}, {}, {}) \
-             ON CONFLICT (notification_id, subject) DO NOTHING",
-            super::placeholder(backend, 1),
-            super::placeholder(backend, 2),
-            super::placeholder(backend, 3),
-        );
-        let values = [id.into(), subject.into(), Utc::now().into()];
-        let result = conn
-            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-        changed += result.rows_affected();
+    if mine.is_empty() {
+        return Ok(0);
     }
-    Ok(changed)
+    // One statement for them all; rows already there (read before) stay.
+    let backend = conn.get_database_backend();
+    let now = Utc::now();
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(mine.len() * 3);
+    let mut rows = Vec::with_capacity(mine.len());
+    for id in mine {
+        values.extend([id.into(), subject.into(), now.into()]);
+        let n = values.len();
+        rows.push(format!(
+            "({}, {}, {})",
+            super::placeholder(backend, n - 2),
+            super::placeholder(backend, n - 1),
+            super::placeholder(backend, n)
+        ));
+    }
+    let sql = format!(
+        "INSERT INTO notification_read (notification_id, subject, read_at) VALUES {} \
+         ON CONFLICT (notification_id, subject) DO NOTHING",
+        rows.join(", ")
+    );
+    let result = conn
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(result.rows_affected())
 }
