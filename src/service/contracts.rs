@@ -1,6 +1,9 @@
 //! Creating and listing recurring contracts.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{Datelike, NaiveDate};
+use entity::customer;
 use rust_decimal::Decimal;
 
 use super::setup::visible_entity;
@@ -67,9 +70,30 @@ pub async fn create_contracts(
             format!("between 1 and {MAX_BATCH} contracts per call"),
         ));
     }
+    // What every input refers to, read once for the whole call: its
+    // customers, their legal entities and the tax codes its lines name.
+    let customer_ids: Vec<i64> = inputs.iter().map(|i| i.customer_id).collect();
+    let customers: HashMap<i64, customer::Model> =
+        party::find_customers(&ctx.db, principal, &customer_ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+    let mut entities = HashSet::new();
+    for c in customers.values() {
+        if entities.insert(c.legal_entity_id) {
+            visible_entity(ctx, principal, c.legal_entity_id).await?;
+        }
+    }
+    let tax_ids: Vec<i64> = inputs
+        .iter()
+        .flat_map(|i| i.lines.iter().filter_map(|l| l.tax_code_id))
+        .collect();
+    let tax_codes = party::find_tax_codes(&ctx.db, principal, &tax_ids).await?;
     let mut news = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.into_iter().enumerate() {
-        let new = prepare(ctx, principal, input).await;
+        let customer = customers.get(&input.customer_id);
+        let new = assemble(input, customer, &tax_codes);
         news.push(new.map_err(|e| e.under(&format!("inputs.{i}")))?);
     }
     let txn = store::begin_write(&ctx.db).await?;
@@ -88,14 +112,34 @@ async fn prepare(
     principal: &Principal,
     input: CreateContract,
 ) -> ServiceResult<contract::NewContract> {
+    let customer = party::find_customer(&ctx.db, principal, input.customer_id).await?;
+    if let Some(c) = &customer {
+        visible_entity(ctx, principal, c.legal_entity_id).await?;
+    }
+    let tax_ids: Vec<i64> = input.lines.iter().filter_map(|l| l.tax_code_id).collect();
+    let tax_codes = party::find_tax_codes(&ctx.db, principal, &tax_ids).await?;
+    assemble(input, customer.as_ref(), &tax_codes)
+}
+
+/// The checks of one contract given what it refers to (its customer, when
+/// the caller may see it, whose legal entity was checked visible; the tax
+/// codes its lines may name). No I/O, so one contract and a batch share it.
+fn assemble(
+    input: CreateContract,
+    customer: Option<&customer::Model>,
+    tax_codes: &[entity::tax_code::Model],
+) -> ServiceResult<contract::NewContract> {
     let terms = check_terms(&input)?;
-    let customer = party::find_customer(&ctx.db, principal, input.customer_id)
-        .await?
-        .ok_or_else(|| ServiceError::bad_input("customerId", "customer does not exist"))?;
-    let entity = visible_entity(ctx, principal, customer.legal_entity_id).await?;
-    let lines = validate_lines(ctx, principal, entity.id, input.lines).await?;
+    let customer =
+        customer.ok_or_else(|| ServiceError::bad_input("customerId", "customer does not exist"))?;
+    let lines = input
+        .lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| check_line(i, line, tax_codes, customer.legal_entity_id))
+        .collect::<ServiceResult<Vec<_>>>()?;
     let new = contract::NewContract {
-        legal_entity_id: entity.id,
+        legal_entity_id: customer.legal_entity_id,
         customer_id: customer.id,
         start_date: input.start_date,
         end_date: input.end_date,
@@ -169,21 +213,6 @@ fn check_terms(input: &CreateContract) -> ServiceResult<Terms> {
         timing,
         schedule,
     })
-}
-
-async fn validate_lines(
-    ctx: &Ctx,
-    principal: &Principal,
-    legal_entity_id: i64,
-    lines: Vec<ContractLineInput>,
-) -> ServiceResult<Vec<contract::NewContractLine>> {
-    let tax_ids: Vec<i64> = lines.iter().filter_map(|l| l.tax_code_id).collect();
-    let tax_codes = party::find_tax_codes(&ctx.db, principal, &tax_ids).await?;
-    lines
-        .into_iter()
-        .enumerate()
-        .map(|(i, line)| check_line(i, line, &tax_codes, legal_entity_id))
-        .collect()
 }
 
 /// One line: a name, a positive quantity, a price that is not negative,
