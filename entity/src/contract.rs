@@ -21,6 +21,14 @@ pub struct Model {
     /// Billing date of that period; NULL when no period is left.
     pub next_billing_date: Option<Date>,
     pub created_at: DateTimeUtc,
+    /// Bumped by every write to the billing state (a run moving the contract
+    /// on, a lifecycle change), compared-and-set so racing writers serialize.
+    pub version: i32,
+    /// The last day the billing cursor has passed; NULL: the day before
+    /// period `next_period_index` starts.
+    pub billed_through: Option<Date>,
+    /// The day a cancellation was recorded.
+    pub cancelled_at: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

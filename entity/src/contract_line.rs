@@ -12,6 +12,10 @@ pub struct Model {
     pub quantity_e6: i64,
     pub unit_price_e6: i64,
     pub tax_code_id: Option<i64>,
+    /// First day in force (NULL: the contract's start).
+    pub valid_from: Option<Date>,
+    /// Last day in force, inclusive (NULL: open-ended).
+    pub valid_until: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

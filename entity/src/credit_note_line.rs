@@ -14,6 +14,9 @@ pub struct Model {
     pub tax_rate_e6: i64,
     pub tax_e4: i64,
     pub total_e4: i64,
+    /// The days credited, for notes written by contract changes.
+    pub service_from: Option<Date>,
+    pub service_to: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

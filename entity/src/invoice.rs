@@ -40,6 +40,9 @@ pub struct Model {
     /// When that credit was applied (today at posting, in the entity's
     /// timezone), which a back-dated run's `posted_on` may precede.
     pub credit_applied_on: Option<Date>,
+    /// The contract's version when a run billed this period: the period key
+    /// is (contract, period start, version), see migration m0007.
+    pub contract_version: i32,
     pub created_at: DateTimeUtc,
 }
 

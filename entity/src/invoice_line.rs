@@ -17,6 +17,10 @@ pub struct Model {
     pub total_e4: i64,
     /// What issued credit notes have credited of `net_e4`.
     pub credited_e4: i64,
+    /// The contract line billed and the days this line covers (engine lines).
+    pub contract_line_id: Option<i64>,
+    pub service_from: Option<Date>,
+    pub service_to: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

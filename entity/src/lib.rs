@@ -8,6 +8,7 @@ pub mod billing_agent_config;
 pub mod billing_run;
 pub mod contract;
 pub mod contract_line;
+pub mod contract_pause;
 pub mod credit_note;
 pub mod credit_note_line;
 pub mod customer;

@@ -3,7 +3,8 @@
 //! billing (partial unique indexes, composite keys) read exactly as the
 //! database will enforce them; `{ID}`, `{TS}`, `{DATE}` and
 //! `{UTC_DATE:column}` are the only words that differ between PostgreSQL and
-//! SQLite.
+//! SQLite, and a statement marked `{SQLITE}` or `{POSTGRES}` runs on that one
+//! only.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -13,6 +14,7 @@ mod m0003_invoice_posted_voided_on;
 mod m0004_credit_notes;
 mod m0005_notifications;
 mod m0006_credit_applied_on;
+mod m0007_contract_lifecycle;
 
 pub struct Migrator;
 
@@ -26,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_credit_notes::MIGRATION),
             Box::new(m0005_notifications::MIGRATION),
             Box::new(m0006_credit_applied_on::MIGRATION),
+            Box::new(m0007_contract_lifecycle::MIGRATION),
         ]
     }
 }
@@ -69,10 +72,26 @@ impl MigrationTrait for SqlMigration {
 async fn run_statements(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
     let conn = manager.get_connection();
     for statement in statements {
-        conn.execute_unprepared(&for_backend(manager, statement))
-            .await?;
+        if let Some(sql) = only_for_backend(manager, statement) {
+            conn.execute_unprepared(&for_backend(manager, sql)).await?;
+        }
     }
     Ok(())
+}
+
+/// A statement that starts with `{SQLITE}` or `{POSTGRES}` runs on that
+/// database only (for the few changes one of them cannot express the way the
+/// other does); `None` when it is for the other one.
+fn only_for_backend<'a>(manager: &SchemaManager<'_>, sql: &'a str) -> Option<&'a str> {
+    let postgres = matches!(
+        manager.get_database_backend(),
+        sea_orm::DatabaseBackend::Postgres
+    );
+    match (sql.strip_prefix("{SQLITE}"), sql.strip_prefix("{POSTGRES}")) {
+        (Some(sqlite_only), _) => (!postgres).then_some(sqlite_only),
+        (_, Some(postgres_only)) => postgres.then_some(postgres_only),
+        _ => Some(sql),
+    }
 }
 
 /// `sql` with the type words and `{UTC_DATE:column}` (the UTC date of a

@@ -1,11 +1,12 @@
 //! What a contract period is billed: pure arithmetic over a contract's
 //! lines, a period and the currency. The run engine and the dry run both
-//! call [`invoice_for_period`], so a dry run computes exactly what a real run
+//! call [`invoice_for_pieces`], so a dry run computes exactly what a real run
 //! would.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use super::lifecycle::{piece_net, LineTerm, Piece, Span};
 use super::money::{self, MoneyError};
 use super::schedule::Period;
 
@@ -28,6 +29,9 @@ pub struct DraftLine {
     pub tax_rate: Decimal,
     pub tax: Decimal,
     pub total: Decimal,
+    /// The contract line version billed, and the days.
+    pub contract_line_id: Option<i64>,
+    pub service: Option<Span>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,31 +44,48 @@ pub struct DraftInvoice {
     pub total: Decimal,
 }
 
-/// Per line: net = round(quantity × unit price), prorated by days for a cut
-/// period and rounded once; tax = round(net × rate / 100). The invoice sums
-/// the rounded lines, so it always equals what its lines show.
+/// A whole period under `lines` (each in force all of it): the invoice
+/// [`invoice_for_pieces`] writes when nothing was changed.
 pub fn invoice_for_period(
     lines: &[TermLine],
     period: &Period,
     minor_units: u32,
 ) -> Result<DraftInvoice, MoneyError> {
-    let mut out = Vec::with_capacity(lines.len());
+    let days = Span {
+        from: period.start,
+        to: period.end,
+    };
+    let terms: Vec<LineTerm> = lines
+        .iter()
+        .map(|l| LineTerm {
+            id: 0,
+            description: l.description.clone(),
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            tax_rate: l.tax_rate,
+            in_force: days,
+        })
+        .collect();
+    let pieces: Vec<Piece> = terms.iter().map(|_| Piece { line_id: 0, days }).collect();
+    let refs: Vec<(&LineTerm, &Piece)> = terms.iter().zip(&pieces).collect();
+    invoice_for_pieces(&refs, period, period.start, minor_units)
+}
+
+/// Per piece (a line version's days in the period): net = round(quantity ×
+/// unit price) for the whole uncut period, else prorated by days and
+/// rounded once; tax = round(net × rate / 100). The invoice sums the
+/// rounded lines, so it always equals what its lines show; it covers
+/// `first_day` to the period's end.
+pub fn invoice_for_pieces(
+    pieces: &[(&LineTerm, &Piece)],
+    period: &Period,
+    first_day: NaiveDate,
+    minor_units: u32,
+) -> Result<DraftInvoice, MoneyError> {
+    let mut out = Vec::with_capacity(pieces.len());
     let (mut subtotal, mut tax_total) = (Decimal::ZERO, Decimal::ZERO);
-    for line in lines {
-        let full = line
-            .quantity
-            .checked_mul(line.unit_price)
-            .ok_or(MoneyError::Overflow)?;
-        let net = if period.is_prorated() {
-            money::prorate(
-                full,
-                period.days_billed(),
-                period.days_in_full_period(),
-                minor_units,
-            )?
-        } else {
-            money::round_money(full, minor_units)
-        };
+    for (line, piece) in pieces {
+        let net = piece_net(line.full_net()?, piece.days, period, minor_units)?;
         let tax = net
             .checked_mul(line.tax_rate)
             .and_then(|v| v.checked_div(Decimal::ONE_HUNDRED))
@@ -81,10 +102,12 @@ pub fn invoice_for_period(
             tax_rate: line.tax_rate,
             tax,
             total,
+            contract_line_id: (line.id != 0).then_some(line.id),
+            service: Some(piece.days),
         });
     }
     Ok(DraftInvoice {
-        period_start: period.start,
+        period_start: first_day.max(period.start),
         period_end: period.end,
         lines: out,
         subtotal,
@@ -114,8 +137,12 @@ pub fn amount_due_e4(voided: bool, total_e4: i64, settled_e4: [i64; 3]) -> i64 {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContractAdvance {
     pub id: i64,
+    /// The version the writer read: the update applies only if no one
+    /// moved the contract since, and bumps it.
+    pub version: i32,
     pub next_period_index: i32,
     pub next_billing_date: Option<NaiveDate>,
+    pub billed_through: Option<NaiveDate>,
 }
 
 /// `<entity code>-<year>-<000001>`: gapless per legal entity and year.

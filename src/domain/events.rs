@@ -14,6 +14,8 @@ pub const BILLING_RUN_FAILED: &str = "billing_run.failed";
 /// A credit note was issued (it corrects an invoice, perhaps adds credit).
 pub const CREDIT_NOTE_ISSUED: &str = "credit_note.issued";
 pub const CREDIT_NOTE_VOIDED: &str = "credit_note.voided";
+/// A contract was amended, paused, resumed or cancelled.
+pub const CONTRACT_CHANGED: &str = "contract.changed";
 /// A finished run notified (per the agent's notification level).
 pub const NOTIFICATION_CREATED: &str = "notification.created";
 

@@ -10,6 +10,7 @@ pub mod cron;
 pub mod currency;
 pub mod error;
 pub mod events;
+pub mod lifecycle;
 pub mod money;
 pub mod schedule;
 pub mod terms;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{
-    billing_run, contract, contract_line, credit_note, credit_note_line, customer, invoice,
-    invoice_line, legal_entity, tax_code,
+    audit_event, billing_run, contract, contract_line, contract_pause, credit_note,
+    credit_note_line, customer, invoice, invoice_line, legal_entity, tax_code,
 };
 
 use crate::domain::access::Principal;
@@ -56,6 +56,8 @@ loader!(CreditBalanceOf => i64, credit_balances, |(id, e4)| (CreditBalanceOf(id)
 // Lines and notes come grouped by owner; only contracts and invoices the caller may
 // see contribute lines.
 loader!(LinesOf => Vec<contract_line::Model>, contract_lines, |(id, l)| (LinesOf(id), l));
+loader!(PausesOf => Vec<contract_pause::Model>, contract_pauses, |(id, p)| (PausesOf(id), p));
+loader!(HistoryOf => Vec<audit_event::Model>, contract_history, |(id, a)| (HistoryOf(id), a));
 loader!(InvoiceLinesOf => Vec<invoice_line::Model>, invoice_lines, |(id, l)| (
     InvoiceLinesOf(id),
     l

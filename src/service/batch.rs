@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use entity::{
-    billing_run, contract, contract_line, credit_note, credit_note_line, customer, invoice,
-    invoice_line, legal_entity, tax_code,
+    audit_event, billing_run, contract, contract_line, contract_pause, credit_note,
+    credit_note_line, customer, invoice, invoice_line, legal_entity, tax_code,
 };
 
 use super::{Ctx, ServiceResult};
@@ -51,6 +51,38 @@ pub async fn runs(
     ids: &[i64],
 ) -> ServiceResult<Vec<billing_run::Model>> {
     Ok(runs::find_runs(&ctx.db, principal, ids).await?)
+}
+
+/// The pauses of each visible contract, oldest first.
+pub async fn contract_pauses(
+    ctx: &Ctx,
+    principal: &Principal,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<contract_pause::Model>>> {
+    let visible: Vec<i64> = contracts(ctx, principal, ids)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let pauses = store::contract::pause_rows(&ctx.db, &visible).await?;
+    Ok(group(visible, pauses, |p| p.contract_id))
+}
+
+/// The lifecycle changes of each visible contract, oldest first.
+pub async fn contract_history(
+    ctx: &Ctx,
+    principal: &Principal,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<audit_event::Model>>> {
+    let visible: Vec<i64> = contracts(ctx, principal, ids)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let changes = store::audit::contract_changes(&ctx.db, &visible).await?;
+    Ok(group(visible, changes, |a| {
+        a.subject_id.parse().unwrap_or(0)
+    }))
 }
 
 /// The lines of each visible contract (an empty list for one without).

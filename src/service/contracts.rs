@@ -30,6 +30,7 @@ pub struct CreateContract {
     pub lines: Vec<ContractLineInput>,
 }
 
+#[derive(Clone)]
 pub struct ContractLineInput {
     pub description: String,
     pub quantity: Decimal,
@@ -97,10 +98,7 @@ pub async fn create_contracts(
         news.push(new.map_err(|e| e.under(&format!("inputs.{i}")))?);
     }
     let txn = store::begin_write(&ctx.db).await?;
-    let mut created = Vec::with_capacity(news.len());
-    for new in news {
-        created.push(contract::insert(&txn, new).await?);
-    }
+    let created = contract::insert_many(&txn, news).await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -217,7 +215,7 @@ fn check_terms(input: &CreateContract) -> ServiceResult<Terms> {
 
 /// One line: a name, a positive quantity, a price that is not negative,
 /// amounts the storage can hold and a tax code of the contract's entity.
-fn check_line(
+pub(super) fn check_line(
     i: usize,
     line: ContractLineInput,
     tax_codes: &[entity::tax_code::Model],

@@ -264,6 +264,7 @@ fn check_lines(
             tax_rate_e6: line.tax_rate_e6,
             tax_e4: amounts.tax.e4(),
             total_e4: amounts.total.e4(),
+            service: None,
         });
     }
     Ok(out)
@@ -282,6 +283,37 @@ fn totals(lines: &[NewCreditNoteLine]) -> ServiceResult<(Amount, Amount, Amount)
         Amount::sum(lines.iter().map(|l| Amount::from_e4(l.net_e4))).map_err(too_large)?;
     let tax = Amount::sum(lines.iter().map(|l| Amount::from_e4(l.tax_e4))).map_err(too_large)?;
     Ok((subtotal, tax, subtotal.checked_add(tax).map_err(too_large)?))
+}
+
+/// A note for the days a contract change took back (reason ORDER_CHANGE or
+/// ORDER_CANCELLATION), created and issued in the change's transaction.
+pub(super) async fn issue_change_note(
+    txn: &impl ConnectionTrait,
+    inv: &invoice::Model,
+    entity: &legal_entity::Model,
+    reason: CreditNoteReason,
+    memo: String,
+    lines: Vec<NewCreditNoteLine>,
+    actor: &str,
+) -> ServiceResult<credit_note::Model> {
+    creditable(inv, "id").map_err(|_| {
+        ServiceError::conflict(format!(
+            "invoice {} is a {} invoice: post or void it before changing the contract",
+            inv.id, inv.status
+        ))
+    })?;
+    let (subtotal, tax, total) = totals(&lines)?;
+    let head = credit_note::ActiveModel {
+        subtotal_e4: Set(subtotal.e4()),
+        tax_total_e4: Set(tax.e4()),
+        total_e4: Set(total.e4()),
+        reason: Set(reason),
+        memo: Set(Some(memo)),
+        created_by: Set(actor.to_string()),
+        ..Default::default()
+    };
+    let note = notes::insert(txn, inv, head, lines).await?;
+    issue_in(txn, note, entity, actor).await
 }
 
 /// Issues a draft in `txn`: credits its lines (each UPDATE refuses to pass

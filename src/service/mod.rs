@@ -12,6 +12,7 @@ pub mod error;
 pub mod feed;
 pub mod idempotency;
 pub mod invoices;
+pub mod lifecycle;
 pub mod notifications;
 pub mod payments;
 pub mod posting;

@@ -130,3 +130,19 @@ pub async fn audit_events(
         .all(conn)
         .await?)
 }
+
+/// The lifecycle changes of the given contracts (their history), oldest
+/// first; the contracts were read through `scoped` by the caller.
+pub async fn contract_changes(
+    conn: &impl ConnectionTrait,
+    contract_ids: &[i64],
+) -> StoreResult<Vec<audit_event::Model>> {
+    const KINDS: [&str; 4] = ["AMENDED", "PAUSED", "RESUMED", "CANCELLED"];
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::SubjectType.eq("Contract"))
+        .filter(audit_event::Column::SubjectId.is_in(contract_ids.iter().map(i64::to_string)))
+        .filter(audit_event::Column::Action.is_in(KINDS))
+        .order_by_asc(audit_event::Column::Id)
+        .all(conn)
+        .await?)
+}

@@ -23,6 +23,8 @@ pub struct NewCreditNoteLine {
     pub tax_rate_e6: i64,
     pub tax_e4: i64,
     pub total_e4: i64,
+    /// The days credited, for notes written by contract changes.
+    pub service: Option<(NaiveDate, NaiveDate)>,
 }
 
 /// Inserts a DRAFT note for `inv` with its lines; `head` carries what the
@@ -60,6 +62,8 @@ pub async fn insert(
             tax_rate_e6: Set(l.tax_rate_e6),
             tax_e4: Set(l.tax_e4),
             total_e4: Set(l.total_e4),
+            service_from: Set(l.service.map(|s| s.0)),
+            service_to: Set(l.service.map(|s| s.1)),
             ..Default::default()
         });
     credit_note_line::Entity::insert_many(rows)

@@ -6,20 +6,21 @@
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
-use entity::status::ContractStatus;
+use entity::status::{ContractStatus, InvoiceStatus};
 use entity::{contract, invoice};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement, Value,
 };
 
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 pub use crate::domain::billing::ContractAdvance;
 
 fn due(legal_entity_id: i64, as_of: NaiveDate, after_id: i64) -> sea_orm::Select<contract::Entity> {
     contract::Entity::find()
         .filter(contract::Column::LegalEntityId.eq(legal_entity_id))
-        .filter(contract::Column::Status.eq(ContractStatus::Active))
+        // Paused and cancelled contracts still have days to bill.
+        .filter(contract::Column::Status.ne(ContractStatus::Ended))
         .filter(contract::Column::NextBillingDate.lte(as_of))
         .filter(contract::Column::Id.gt(after_id))
 }
@@ -49,48 +50,57 @@ pub async fn due_chunk(
         .await?)
 }
 
-/// Periods of these contracts that already have an invoice (any status:
-/// a void is a decision, not a retry).
+/// Periods (contract, first day) of these contracts that an invoice
+/// already holds: a VOID one (a void is a decision, not a retry) or one not
+/// entirely credited. Only an invoice a contract change credited in full
+/// lets its first day be billed again (an amendment from a period start),
+/// under the contract's new version.
 pub async fn billed_periods(
     conn: &impl ConnectionTrait,
     contract_ids: &[i64],
 ) -> StoreResult<HashSet<(i64, NaiveDate)>> {
-    let rows: Vec<(Option<i64>, NaiveDate)> = invoice::Entity::find()
+    let rows: Vec<(Option<i64>, NaiveDate, InvoiceStatus, i64, i64)> = invoice::Entity::find()
         .select_only()
         .column(invoice::Column::ContractId)
         .column(invoice::Column::PeriodStart)
+        .column(invoice::Column::Status)
+        .column(invoice::Column::TotalE4)
+        .column(invoice::Column::AmountCreditedE4)
         .filter(invoice::Column::ContractId.is_in(contract_ids.iter().copied()))
         .into_tuple()
         .all(conn)
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(c, d)| c.map(|c| (c, d)))
+        .filter(|(_, _, status, total, credited)| {
+            *status == InvoiceStatus::Void || credited < total
+        })
+        .filter_map(|(c, d, ..)| c.map(|c| (c, d)))
         .collect())
 }
 
 /// Moves contracts past the periods just billed, in one statement per
 /// batch: an UPDATE joined to a VALUES list (`column1`… are the VALUES
-/// column names on both PostgreSQL and SQLite ≥ 3.33).
+/// column names on both PostgreSQL and SQLite ≥ 3.33). Each row applies
+/// only at the version the run read, and bumps it: a contract changed
+/// since (a lifecycle change) makes the whole chunk [`StoreError::Stale`],
+/// and the chunk is planned again from what is stored now.
 pub async fn advance_contracts(
     conn: &impl ConnectionTrait,
     updates: &[ContractAdvance],
 ) -> StoreResult<()> {
     let backend = conn.get_database_backend();
     for batch in updates.chunks(super::BATCH_ROWS) {
-        let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 4);
+        let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 5);
         let mut rows = Vec::with_capacity(batch.len());
         for u in batch {
-            let mut row = Vec::with_capacity(4);
+            let mut row = Vec::with_capacity(5);
             for v in [
                 Value::from(u.id),
+                Value::from(u.version),
                 Value::from(u.next_period_index),
                 Value::from(u.next_billing_date),
-                Value::from(if u.next_billing_date.is_none() {
-                    ContractStatus::Ended
-                } else {
-                    ContractStatus::Active
-                }),
+                Value::from(u.billed_through),
             ] {
                 values.push(v);
                 row.push(super::placeholder(backend, values.len()));
@@ -98,18 +108,31 @@ pub async fn advance_contracts(
             rows.push(format!("({})", row.join(", ")));
         }
         // PostgreSQL types the VALUES columns from the first row; spell out
-        // the date so an all-NULL column is still a date.
-        let date = match backend {
-            DbBackend::Postgres => "CAST(v.column3 AS DATE)",
-            _ => "v.column3",
+        // the dates so an all-NULL column is still a date.
+        let (next, through) = match backend {
+            DbBackend::Postgres => ("CAST(v.column4 AS DATE)", "CAST(v.column5 AS DATE)"),
+            _ => ("v.column4", "v.column5"),
         };
+        // A contract with no period left has ENDED, unless it was cancelled
+        // (which it stays).
         let sql = format!(
-            "UPDATE contract SET next_period_index = v.column2, next_billing_date = {date}, status = v.column4 \
-             FROM (VALUES {}) AS v WHERE contract.id = v.column1",
-            rows.join(", ")
+            "UPDATE contract SET next_period_index = v.column3, next_billing_date = {next}, \
+               billed_through = {through}, version = contract.version + 1, \
+               status = CASE WHEN v.column4 IS NULL AND contract.status <> '{cancelled}' \
+                 THEN '{ended}' ELSE contract.status END \
+             FROM (VALUES {}) AS v WHERE contract.id = v.column1 AND contract.version = v.column2",
+            rows.join(", "),
+            cancelled = ContractStatus::Cancelled,
+            ended = ContractStatus::Ended,
         );
-        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        let done = conn
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
+        if done.rows_affected() != batch.len() as u64 {
+            return Err(StoreError::Stale(
+                "a contract changed while the run billed it".into(),
+            ));
+        }
     }
     Ok(())
 }

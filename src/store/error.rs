@@ -10,6 +10,10 @@ pub enum StoreError {
     /// logs only; it names the constraint.
     #[error("constraint violated: {0}")]
     Conflict(String),
+    /// A row changed between reading and writing it (a compare-and-set
+    /// lost): the transaction is worth trying again from a fresh read.
+    #[error("changed concurrently: {0}")]
+    Stale(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("database error")]
@@ -36,6 +40,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Db(err) => is_transient(err),
+            StoreError::Stale(_) => true,
             _ => false,
         }
     }

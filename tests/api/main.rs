@@ -11,6 +11,7 @@ mod events;
 mod faults;
 mod helpers;
 mod invoices;
+mod lifecycle;
 mod money;
 mod process;
 mod runs;

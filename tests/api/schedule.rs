@@ -4,14 +4,12 @@
 //! first day, IN_ARREARS the day after its last; an end date prorates the
 //! last period; a missed run is caught up; running twice bills nothing.
 
-use sea_orm::Set;
 use serde_json::{json, Value};
 
 use crate::helpers::billing::{
-    all_invoices, contract_with, contracts, edit_contract, entity_with_contracts, field, num, run,
-    run_invoices,
+    all_invoices, contract_with, contracts, entity_with_contracts, field, num, run, run_invoices,
 };
-use crate::helpers::spawn_app;
+use crate::helpers::{admin, spawn_app};
 
 #[tokio::test]
 async fn running_twice_with_the_same_as_of_bills_nothing_the_second_time() {
@@ -173,32 +171,33 @@ async fn an_end_date_prorates_the_last_period_and_then_the_contract_ends() {
 }
 
 #[tokio::test]
-async fn paused_and_cancelled_contracts_are_not_billed() {
+async fn paused_contracts_are_not_billed_and_a_cancelled_one_only_through_its_end() {
     let app = spawn_app().await;
     let starts = ["2026-11-01"; 3];
     let (e, ids) = entity_with_contracts(&app, "PC1", &starts).await;
-    for (id, status) in [(&ids[1], "PAUSED"), (&ids[2], "CANCELLED")] {
-        edit_contract(&app, id, |c| {
-            c.status = Set(sea_orm::ActiveEnum::try_from_value(&status.to_string())
-                .expect("a contract status"))
-        })
-        .await;
+    let pause =
+        "mutation($id: ID!) { pauseContract(id: $id, input: { from: \"2026-11-01\" }) { id } }";
+    app.data(&admin(), pause, json!({ "id": ids[1] })).await;
+    let cancel = "mutation($id: ID!) { cancelContract(id: $id, \
+        input: { policy: IMMEDIATE, effectiveDate: \"2026-11-10\" }) { id } }";
+    app.data(&admin(), cancel, json!({ "id": ids[2] })).await;
+    for as_of in ["2026-11-27", "2026-12-01"] {
+        run(&app, &e, as_of).await;
     }
-    let r = run(&app, &e, "2026-11-27").await;
-    assert_eq!(
-        (r["contractCount"].clone(), r["invoiceCount"].clone()),
-        (json!(1), json!(1)),
-        "The billing schedule: PAUSED and CANCELLED contracts are not billed"
-    );
-    let billed: Vec<Option<i64>> = all_invoices(&app)
+    let billed: Vec<(Option<i64>, i64)> = all_invoices(&app)
         .await
         .iter()
-        .map(|i| i.contract_id)
+        .map(|i| (i.contract_id, i.total_e4))
         .collect();
     assert_eq!(
         billed,
-        [Some(num(&ids[0]))],
-        "only the ACTIVE contract is invoiced"
+        [
+            (Some(num(&ids[0])), 100_000),
+            // Nov 1–10 of 30 days: 10.00 × 10 / 30 = 3.33.
+            (Some(num(&ids[2])), 33_300),
+            (Some(num(&ids[0])), 100_000),
+        ],
+        "The billing schedule: PAUSED contracts are not billed, a CANCELLED one gets its final partial period"
     );
     let listed = contracts(&app, &e).await;
     assert_eq!(
@@ -207,10 +206,10 @@ async fn paused_and_cancelled_contracts_are_not_billed() {
             .map(|c| (c.1.as_str(), c.2.clone()))
             .collect::<Vec<_>>(),
         [
-            ("ACTIVE", json!("2026-12-01")),
-            ("PAUSED", json!("2026-11-01")),
-            ("CANCELLED", json!("2026-11-01"))
+            ("ACTIVE", json!("2027-01-01")),
+            ("PAUSED", json!("2027-01-01")),
+            ("CANCELLED", Value::Null)
         ],
-        "The billing schedule: contracts not billed do not move"
+        "a paused contract keeps its schedule; a cancelled one has no period left"
     );
 }

@@ -2,6 +2,7 @@
 
 pub mod billing;
 pub mod credit_notes;
+pub mod lifecycle;
 pub mod notifications;
 pub mod schedule;
 pub mod setup;
@@ -13,6 +14,7 @@ pub struct MutationRoot(
     setup::SetupMutation,
     billing::BillingMutation,
     credit_notes::CreditNotesMutation,
+    lifecycle::LifecycleMutation,
     schedule::ScheduleMutation,
     notifications::NotificationsMutation,
 );

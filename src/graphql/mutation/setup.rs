@@ -57,11 +57,12 @@ pub struct CreateContractInput {
 
 /// The service's input: ids parsed, an id that is not ours named like a
 /// missing one.
-pub(super) fn to_service(
-    input: CreateContractInput,
-) -> Result<contracts::CreateContract, ServiceError> {
-    let lines = input
-        .lines
+/// Contract lines as the service takes them (a tax code id that is not
+/// ours named like a missing one).
+pub(super) fn lines_to_service(
+    lines: Vec<ContractLineInput>,
+) -> Result<Vec<contracts::ContractLineInput>, ServiceError> {
+    lines
         .into_iter()
         .enumerate()
         .map(|(i, line)| {
@@ -81,7 +82,13 @@ pub(super) fn to_service(
                 tax_code_id,
             })
         })
-        .collect::<Result<Vec<_>, ServiceError>>()?;
+        .collect()
+}
+
+pub(super) fn to_service(
+    input: CreateContractInput,
+) -> Result<contracts::CreateContract, ServiceError> {
+    let lines = lines_to_service(input.lines)?;
     Ok(contracts::CreateContract {
         customer_id: parse_id(&input.customer_id)
             .ok_or_else(|| ServiceError::bad_input("customerId", "customer does not exist"))?,

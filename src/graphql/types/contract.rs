@@ -1,14 +1,18 @@
 //! Contract and ContractLine, with the contract's enums.
 
-use async_graphql::{Context, Enum, Object, ID};
-use entity::{contract, contract_line};
+use async_graphql::{Context, Enum, Json, Object, ID};
+use entity::{audit_event, contract, contract_line, contract_pause};
 
 use super::id;
 use super::setup::{Customer, TaxCode};
 use crate::domain::amount::{Price, Quantity};
+use crate::domain::lifecycle::Pause;
 use crate::domain::schedule;
-use crate::graphql::loaders::{loader_error, CustomerId, LinesOf, Loaders, TaxCodeId};
+use crate::graphql::loaders::{
+    loader_error, CustomerId, HistoryOf, LegalEntityId, LinesOf, Loaders, PausesOf, TaxCodeId,
+};
 use crate::graphql::scalars::{Date, Dec};
+use crate::service::entity_today;
 use crate::service::ServiceError;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +83,47 @@ impl Contract {
             .map(Customer)
             .ok_or_else(|| ServiceError::NotFound("customer").into())
     }
-    async fn status(&self) -> ContractStatus {
-        self.0.status.into()
+    /// PAUSED while a pause covers today (in the legal entity's timezone).
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<ContractStatus> {
+        let stored = self.0.status;
+        if stored != entity::status::ContractStatus::Active {
+            return Ok(stored.into());
+        }
+        let today = self.today(ctx).await?;
+        let paused = self
+            .pauses(ctx)
+            .await?
+            .iter()
+            .any(|p| pause(p).covers(today));
+        Ok(if paused {
+            ContractStatus::Paused
+        } else {
+            ContractStatus::Active
+        })
+    }
+    /// The pause in force or to come (null when there is none).
+    async fn paused_from(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Date>> {
+        Ok(self.current_pause(ctx).await?.map(|p| Date(p.from_date)))
+    }
+    /// Null while paused with no resume date.
+    async fn paused_until(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Date>> {
+        Ok(self
+            .current_pause(ctx)
+            .await?
+            .and_then(|p| p.until_date.map(Date)))
+    }
+    async fn cancelled_at(&self) -> Option<Date> {
+        self.0.cancelled_at.map(Date)
+    }
+    /// Amendments, pauses, resumes and cancellations, oldest first.
+    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ContractChange>> {
+        let changes = ctx
+            .data::<Loaders>()?
+            .load_one(HistoryOf(self.0.id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        Ok(changes.into_iter().map(ContractChange).collect())
     }
     async fn start_date(&self) -> Date {
         Date(self.0.start_date)
@@ -116,6 +159,8 @@ impl Contract {
     async fn next_billing_date(&self) -> Option<Date> {
         self.0.next_billing_date.map(Date)
     }
+    /// The lines from the latest amendment on (earlier ones are in
+    /// `history`).
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ContractLine>> {
         let lines = ctx
             .data::<Loaders>()?
@@ -123,7 +168,100 @@ impl Contract {
             .await
             .map_err(loader_error)?
             .unwrap_or_default();
-        Ok(lines.into_iter().map(ContractLine).collect())
+        Ok(lines
+            .into_iter()
+            .filter(|l| l.valid_until.is_none())
+            .map(ContractLine)
+            .collect())
+    }
+}
+
+fn pause(p: &contract_pause::Model) -> Pause {
+    Pause {
+        from: p.from_date,
+        until: p.until_date,
+    }
+}
+
+impl Contract {
+    async fn pauses(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<contract_pause::Model>> {
+        Ok(ctx
+            .data::<Loaders>()?
+            .load_one(PausesOf(self.0.id))
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default())
+    }
+
+    async fn today(&self, ctx: &Context<'_>) -> async_graphql::Result<chrono::NaiveDate> {
+        let entity = ctx
+            .data::<Loaders>()?
+            .load_one(LegalEntityId(self.0.legal_entity_id))
+            .await
+            .map_err(loader_error)?
+            .ok_or(ServiceError::NotFound("legal entity"))?;
+        Ok(entity_today(&entity)?)
+    }
+
+    /// The latest pause not over by today.
+    async fn current_pause(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<contract_pause::Model>> {
+        let today = self.today(ctx).await?;
+        Ok(self
+            .pauses(ctx)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|p| p.until_date.is_none_or(|u| u > today)))
+    }
+}
+
+/// One entry of a contract's history, read from its audit trail.
+pub struct ContractChange(pub audit_event::Model);
+
+#[Object]
+impl ContractChange {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    /// AMENDED, PAUSED, RESUMED or CANCELLED.
+    async fn kind(&self) -> &str {
+        &self.0.action
+    }
+    async fn effective_date(&self) -> async_graphql::Result<Date> {
+        self.parsed()
+            .as_ref()
+            .and_then(|d| d.get("effectiveDate"))
+            .and_then(|d| d.as_str())
+            .and_then(|d| d.parse().ok())
+            .map(Date)
+            .ok_or_else(|| {
+                ServiceError::Internal(anyhow::anyhow!(
+                    "contract change {} has no effective date",
+                    self.0.id
+                ))
+                .into()
+            })
+    }
+    async fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.at
+    }
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    async fn details(&self) -> Option<Json<serde_json::Value>> {
+        self.parsed().map(Json)
+    }
+}
+
+impl ContractChange {
+    fn parsed(&self) -> Option<serde_json::Value> {
+        self.0
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
     }
 }
 

@@ -77,10 +77,12 @@ pub(super) async fn plan_for(
         .map(|c| (c.id, c))
         .collect();
     let billed = due::billed_periods(conn, &ids).await?;
+    let pauses = contract::pauses_of(conn, &ids).await?;
     let plan = plan_chunk(ChunkInput {
         contracts,
         lines: &lines,
         rates: &rates,
+        pauses: &pauses,
         billed: &billed,
         as_of,
         minor_units,
@@ -193,6 +195,7 @@ async fn invoice_rows(
             legal_entity_id: Set(run.legal_entity_id),
             customer_id: Set(customer.id),
             contract_id: Set(Some(planned.contract_id)),
+            contract_version: Set(planned.contract_version),
             billing_run_id: Set(Some(run.id)),
             number: Set(number),
             status: Set(match (post, covered) {
@@ -266,6 +269,9 @@ async fn write_lines(
                 tax_rate_e6: Set(l.tax_rate.e6()),
                 tax_e4: Set(l.tax.e4()),
                 total_e4: Set(l.total.e4()),
+                contract_line_id: Set(d.contract_line_id),
+                service_from: Set(d.service.map(|s| s.from)),
+                service_to: Set(d.service.map(|s| s.to)),
                 ..Default::default()
             });
         }

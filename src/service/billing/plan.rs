@@ -10,13 +10,16 @@ use rust_decimal::Decimal;
 
 use crate::domain::amount::{Amount, Price, Quantity, Rate};
 use crate::domain::billing::ContractAdvance;
-use crate::domain::billing::{invoice_for_period, DraftInvoice, TermLine};
+use crate::domain::billing::{invoice_for_pieces, DraftInvoice};
+use crate::domain::lifecycle::{pieces, Cursor, LineTerm, Pause, Piece, Span, Terms};
 use crate::domain::money::MoneyError;
 use crate::domain::schedule::Schedule;
 use crate::domain::terms::{parse_interval, parse_timing};
 
 pub struct PlannedInvoice {
     pub contract_id: i64,
+    /// Part of the period key (migration m0007).
+    pub contract_version: i32,
     pub customer_id: i64,
     pub draft: DraftInvoice,
     /// The draft at storage scale, checked while planning: the real run
@@ -59,6 +62,9 @@ pub struct ChunkInput<'a> {
     pub lines: &'a [contract_line::Model],
     /// Tax code id → rate (percent).
     pub rates: &'a HashMap<i64, Decimal>,
+    /// Pauses by contract (most contracts have none).
+    pub pauses: &'a HashMap<i64, Vec<Pause>>,
+    /// (contract, first day) held by an invoice already (`due::billed_periods`).
     pub billed: &'a HashSet<(i64, NaiveDate)>,
     pub as_of: NaiveDate,
     pub minor_units: u32,
@@ -138,39 +144,57 @@ fn plan_contract(
     input: &ChunkInput<'_>,
     budget: usize,
 ) -> Result<PlannedContract, String> {
-    let schedule = schedule_of(c)?;
-    let terms = term_lines(lines, input.rates)?;
-    let from =
-        u32::try_from(c.next_period_index).map_err(|_| "period index is negative".to_string())?;
+    let pauses = input.pauses.get(&c.id).map(Vec::as_slice).unwrap_or(&[]);
+    let terms = terms_of(c, lines, pauses, input.rates)?;
+    let schedule = terms.schedule;
+    let mut cursor = terms.cursor;
     let mut invoices = Vec::new();
-    let mut next = from;
     let mut complete = true;
-    for period in schedule.due_periods(from, input.as_of) {
+    for period in schedule.due_periods(terms.cursor.next_index, input.as_of) {
         if invoices.len() >= budget {
             complete = false;
             break;
         }
-        next = period.index + 1;
-        // Already invoiced (by a run that committed this period before the
-        // contract moved on, or voided): never again.
-        if input.billed.contains(&(c.id, period.start)) {
+        let first_day = cursor.first_open_day(&schedule);
+        cursor = Cursor {
+            next_index: period.index + 1,
+            billed_through: Some(period.end),
+        };
+        let billable = pieces(&terms.lines, &terms.pauses, &period, first_day);
+        // Nothing in force (paused, or every day passed), or already
+        // invoiced: never again.
+        let key = (c.id, first_day.max(period.start));
+        if billable.is_empty() || input.billed.contains(&key) {
             continue;
         }
-        let draft = invoice_for_period(&terms, &period, input.minor_units)
+        let priced: Vec<(&LineTerm, &Piece)> = billable
+            .iter()
+            .filter_map(|p| {
+                terms
+                    .lines
+                    .iter()
+                    .find(|l| l.id == p.line_id)
+                    .map(|l| (l, p))
+            })
+            .collect();
+        let draft = invoice_for_pieces(&priced, &period, first_day, input.minor_units)
             .map_err(|e| format!("period {}: {e}", period.start))?;
         let stored = stored(&draft).map_err(|e| format!("period {}: {e}", period.start))?;
         invoices.push(PlannedInvoice {
             contract_id: c.id,
+            contract_version: c.version,
             customer_id: c.customer_id,
             draft,
             stored,
         });
     }
-    let next_billing_date = schedule.next_billing_date(next);
     let advance = ContractAdvance {
         id: c.id,
-        next_period_index: i32::try_from(next).map_err(|_| "too many periods".to_string())?,
-        next_billing_date,
+        version: c.version,
+        next_period_index: i32::try_from(cursor.next_index)
+            .map_err(|_| "too many periods".to_string())?,
+        next_billing_date: schedule.next_billing_date(cursor.next_index),
+        billed_through: cursor.billed_through,
     };
     Ok(PlannedContract {
         invoices,
@@ -179,8 +203,26 @@ fn plan_contract(
     })
 }
 
-/// The contract's schedule from its stored terms (a term that does not
+/// The contract's billing terms from its stored rows (a term that does not
 /// parse skips the contract, named in the audit trail).
+pub(crate) fn terms_of(
+    c: &contract::Model,
+    lines: &[&contract_line::Model],
+    pauses: &[Pause],
+    rates: &HashMap<i64, Decimal>,
+) -> Result<Terms, String> {
+    let schedule = schedule_of(c)?;
+    let next =
+        u32::try_from(c.next_period_index).map_err(|_| "period index is negative".to_string())?;
+    Ok(Terms {
+        schedule,
+        lines: term_lines(&schedule, lines, rates)?,
+        pauses: pauses.to_vec(),
+        cursor: Cursor::stored(&schedule, next, c.billed_through),
+    })
+}
+
+/// The contract's schedule from its stored terms.
 fn schedule_of(c: &contract::Model) -> Result<Schedule, String> {
     let interval = parse_interval(&c.billing_interval)
         .ok_or_else(|| format!("unknown interval {:?}", c.billing_interval))?;
@@ -190,31 +232,39 @@ fn schedule_of(c: &contract::Model) -> Result<Schedule, String> {
     Schedule::new(c.start_date, c.end_date, interval, count, timing).map_err(|e| e.to_string())
 }
 
-/// The contract's lines as the engine prices them, with their tax rates.
+/// The contract's line versions as the engine prices them, with their tax
+/// rates and the days each is in force (versions never in force dropped).
 fn term_lines(
+    schedule: &Schedule,
     lines: &[&contract_line::Model],
     rates: &HashMap<i64, Decimal>,
-) -> Result<Vec<TermLine>, String> {
+) -> Result<Vec<LineTerm>, String> {
     if lines.is_empty() {
         return Err("contract has no lines".into());
     }
-    lines
-        .iter()
-        .map(|l| {
-            let tax_rate = match l.tax_code_id {
-                None => Decimal::ZERO,
-                Some(id) => *rates
-                    .get(&id)
-                    .ok_or_else(|| format!("tax code {id} is missing"))?,
-            };
-            Ok(TermLine {
-                description: l.description.clone(),
-                quantity: Quantity::from_e6(l.quantity_e6).to_decimal(),
-                unit_price: Price::from_e6(l.unit_price_e6).to_decimal(),
-                tax_rate,
-            })
-        })
-        .collect()
+    let last = schedule.end.unwrap_or(NaiveDate::MAX);
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        let tax_rate = match l.tax_code_id {
+            None => Decimal::ZERO,
+            Some(id) => *rates
+                .get(&id)
+                .ok_or_else(|| format!("tax code {id} is missing"))?,
+        };
+        let from = l.valid_from.unwrap_or(schedule.start);
+        let Some(in_force) = Span::new(from, l.valid_until.unwrap_or(last).min(last)) else {
+            continue;
+        };
+        out.push(LineTerm {
+            id: l.id,
+            description: l.description.clone(),
+            quantity: Quantity::from_e6(l.quantity_e6).to_decimal(),
+            unit_price: Price::from_e6(l.unit_price_e6).to_decimal(),
+            tax_rate,
+            in_force,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -235,6 +285,9 @@ mod tests {
             next_period_index: 0,
             next_billing_date: Some(start),
             created_at: chrono::Utc::now(),
+            version: 0,
+            billed_through: None,
+            cancelled_at: None,
         }
     }
 
@@ -247,6 +300,8 @@ mod tests {
             quantity_e6: 1_000_000,
             unit_price_e6: 10_000_000,
             tax_code_id: None,
+            valid_from: None,
+            valid_until: None,
         }
     }
 
@@ -256,6 +311,7 @@ mod tests {
             contracts,
             lines: &lines,
             rates: &HashMap::new(),
+            pauses: &HashMap::new(),
             billed: &HashSet::new(),
             as_of: NaiveDate::from_ymd_opt(2026, 12, 1).expect("date"),
             minor_units: 2,
