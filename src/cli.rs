@@ -42,6 +42,22 @@ pub async fn run() -> anyhow::Result<()> {
             init_logs(LogFormat::Text);
             run_billing(args).await
         }
+        Some(Command::ImportContracts(args)) => {
+            init_logs(LogFormat::Text);
+            let conn = db::connect(&args.db).await?;
+            db::migrate(&conn).await?;
+            let ctx = Ctx::new(conn);
+            let mut progress = std::io::stderr();
+            let path = args.file.as_path();
+            let done =
+                crate::import::import_contracts(&ctx, &args.legal_entity, path, &mut progress)
+                    .await?;
+            println!(
+                "imported {} contracts with {} lines",
+                done.contracts, done.lines
+            );
+            Ok(())
+        }
         Some(Command::Token(args)) => mint_token(args),
         Some(Command::Schema) => {
             print!("{}", graphql::sdl());

@@ -26,6 +26,8 @@ pub enum Command {
     SeedDemo(DbArgs),
     /// Run billing for a legal entity from the shell and print the summary.
     RunBilling(RunBillingArgs),
+    /// Import contracts from a CSV file (columns: README, "Importing contracts").
+    ImportContracts(ImportArgs),
     /// Issue a JWT for development.
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL) that is checked in as schema.graphql.
@@ -163,6 +165,17 @@ pub struct ClaimArgs {
     pub jwt_issuer: Option<String>,
     #[arg(long, env = "BILLRUN_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The CSV file (a header row, one row per contract line).
+    pub file: std::path::PathBuf,
+    /// Legal entity code the contracts belong to (e.g. ARF).
+    #[arg(long)]
+    pub legal_entity: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -13,5 +13,6 @@ pub mod domain;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod import;
 pub mod service;
 pub mod store;

@@ -4,6 +4,7 @@
 //! them is in `access`.
 
 mod bulk;
+mod import;
 mod validation;
 
 use rust_decimal::Decimal;
