@@ -19,6 +19,8 @@ use crate::{db, demo, graphql};
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// The metrics listener and its router, unless `--metrics-bind` is empty.
+    metrics: Option<(TcpListener, axum::Router)>,
     addr: SocketAddr,
     shutdown: CancellationToken,
     live: LiveRuntime,
@@ -122,10 +124,19 @@ impl Application {
             .local_addr()
             .context("Failed to read the bound address")?;
         let router = router(&args, ctx.clone(), keys, &live);
+        let metrics = metrics_listener(&args.metrics_bind).await?;
         start_background_tasks(&ctx, &args, &live);
+        if metrics.is_some() {
+            tokio::spawn(http::metrics::upkeep(
+                ctx.db.clone(),
+                Duration::from_secs(15),
+                ctx.shutdown.clone(),
+            ));
+        }
         Ok(Application {
             listener,
             router,
+            metrics,
             addr,
             shutdown: ctx.shutdown.clone(),
             live,
@@ -138,6 +149,12 @@ impl Application {
         self.addr.port()
     }
 
+    /// The metrics listener's port, when metrics are on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let (listener, _) = self.metrics.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
+    }
+
     /// Cancelling this token stops the server as SIGTERM would.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -146,6 +163,17 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, "billrun listening");
         let token = self.shutdown.clone();
+        if let Some((listener, router)) = self.metrics {
+            let stop = token.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(err) = served {
+                    tracing::error!(error = %err, "the metrics listener stopped");
+                }
+            });
+        }
         let live = self.live;
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
@@ -221,6 +249,18 @@ fn print_dev_token(keys: &JwtKeys, claims: &crate::config::ClaimArgs) -> anyhow:
 }
 
 /// The HTTP and WebSocket routes with the configured limits.
+/// Binds `--metrics-bind` (none when empty) and installs the recorder.
+async fn metrics_listener(bind: &str) -> anyhow::Result<Option<(TcpListener, axum::Router)>> {
+    if bind.trim().is_empty() {
+        return Ok(None);
+    }
+    let handle = http::metrics::handle()?;
+    let listener = TcpListener::bind(bind).await.with_context(|| {
+        format!("Failed to bind the metrics listener {bind} (set --metrics-bind to another address, or to \"\" to turn metrics off)")
+    })?;
+    Ok(Some((listener, http::metrics::router(handle))))
+}
+
 fn router(args: &ServeArgs, ctx: Ctx, keys: JwtKeys, live: &LiveRuntime) -> axum::Router {
     let state = AppState {
         live: live.live(),

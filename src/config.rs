@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "BILLRUN_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
+    /// Where Prometheus scrapes GET /metrics: a listener of its own, never
+    /// the public one (empty: no metrics).
+    #[arg(long, env = "BILLRUN_METRICS_BIND", default_value = "127.0.0.1:9464")]
+    pub metrics_bind: String,
     #[command(flatten)]
     pub db: DbArgs,
     /// HS256 secret for JWTs (at least 32 bytes). Unset with SQLite: a random

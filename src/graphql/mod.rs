@@ -34,6 +34,7 @@ pub fn build_schema(ctx: Option<Ctx>) -> AppSchema {
     .limit_complexity(MAX_COMPLEXITY)
     .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
     .limit_directives(MAX_DIRECTIVES)
+    .extension(crate::http::metrics::OperationMetrics)
     .disable_suggestions();
     if let Some(ctx) = ctx {
         builder = builder.data(ctx);

@@ -3,6 +3,8 @@
 
 mod graphql;
 pub mod live;
+pub mod metrics;
+mod trace;
 pub mod ws;
 
 use std::time::Duration;
@@ -69,6 +71,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/ready", get(ready))
         .route("/graphql/ws", get(ws::handler))
         .merge(graphql)
+        .route_layer(middleware::from_fn(metrics::track))
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(limits.body_limit_bytes))
         .layer(middleware::map_response(graphql_shaped_errors))
@@ -77,10 +80,25 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))
-        // Spans name the path only: a query string may carry secrets.
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<Body>| {
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-        }))
+        // Spans name the path only: a query string may carry secrets. An
+        // incoming W3C traceparent's trace id goes on every line of the request.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<Body>| {
+                    let trace_id = trace::trace_id(request.headers());
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        trace_id = trace_id.as_deref().unwrap_or(""),
+                    )
+                })
+                // One access-log line per request, at INFO, inside the span (with
+                // its trace id).
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                ),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)

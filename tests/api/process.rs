@@ -35,6 +35,7 @@ impl Default for Opts {
 const SCRUBBED_ENV: &[&str] = &[
     "DATABASE_URL",
     "BILLRUN_BIND",
+    "BILLRUN_METRICS_BIND",
     "BILLRUN_JWT_SECRET",
     "BILLRUN_LEASE_SECS",
     "BILLRUN_MAX_BILLING_LEAD_DAYS",
@@ -89,6 +90,10 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
             .stderr(file);
+        if !opts.args.iter().any(|a| a == "--metrics-bind") {
+            // Servers of parallel tests would all want the default port.
+            command.args(["--metrics-bind", ""]);
+        }
         if let Some(secs) = opts.lease_secs {
             command.env("BILLRUN_LEASE_SECS", secs.to_string());
         }

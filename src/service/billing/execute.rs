@@ -104,10 +104,17 @@ pub async fn execute(ctx: Ctx, run_id: i64) {
     })
     .await;
     match finished {
-        Ok(Some(run)) => tracing::info!(
-            status = %run.status, invoices = run.invoice_count, ms = started.elapsed().as_millis() as u64,
-            "billing run finished"
-        ),
+        Ok(Some(run)) => {
+            crate::http::metrics::run_finished(
+                run.status.to_string().as_str(),
+                run.invoice_count,
+                started.elapsed(),
+            );
+            tracing::info!(
+                status = %run.status, invoices = run.invoice_count, ms = started.elapsed().as_millis() as u64,
+                "billing run finished"
+            )
+        }
         Ok(None) => tracing::warn!("another execution holds the run; it finishes it"),
         Err(err) => tracing::error!(
             error = %error_chain(&err),

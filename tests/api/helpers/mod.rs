@@ -66,6 +66,7 @@ pub async fn fresh_database(dir: &tempfile::TempDir) -> String {
 pub fn serve_args(database_url: &str) -> ServeArgs {
     ServeArgs {
         bind: "127.0.0.1:0".into(),
+        metrics_bind: String::new(),
         db: DbArgs {
             database_url: database_url.into(),
             db_pool_size: 5,

@@ -20,6 +20,7 @@ fn cpus_of(task: &Path) -> Vec<usize> {
 fn serve_with_live_cpus(database_url: &str, port: u16, cpus: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_billrun"))
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-bind", ""])
         .args(["--database-url", database_url, "--live-cpus", cpus])
         .args(["--scheduler-poll-secs", "0", "--db-pool-size", "3"])
         .env("BILLRUN_JWT_SECRET", SECRET)

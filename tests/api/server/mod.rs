@@ -4,6 +4,7 @@
 
 mod contract;
 mod live_cpus;
+mod metrics;
 
 use std::path::Path;
 use std::process::Command;
