@@ -239,6 +239,16 @@ fn bucket_ranges(backend: DbBackend, as_of: NaiveDate, values: &mut Vec<Value>) 
         .collect()
 }
 
+/// How a branch of [`grouped_sql`] yields its buckets: summed (a
+/// pre-aggregated branch), summed as the report's final BIGINTs (the only
+/// branch), or per row (a branch of few rows, left to the outer GROUP BY).
+#[derive(Clone, Copy)]
+enum Agg {
+    Sum,
+    Final,
+    PerRow,
+}
+
 /// The report's buckets per customer with something open (`customer_id`,
 /// `b0`..`b4`), unordered, and the statement's parameters. Two
 /// pre-aggregated branches summed per customer: outstanding invoices read
@@ -261,25 +271,45 @@ pub(super) fn grouped_sql(
     let mut values: Vec<Value> = open_params(legal_entity_id, as_of);
     let (le, asof) = (p(backend, 1), p(backend, 2));
     let ranges = bucket_ranges(backend, as_of, &mut values);
-    // Summed (a pre-aggregated branch), or per row (`sum` false: a branch of
-    // few rows, left to the outer GROUP BY).
-    let cases = |due: &str, amount: &str, sum: bool| {
+    let cases = |due: &str, amount: &str, agg: Agg| {
         ranges
             .iter()
             .map(|range| range.replace("{due}", due))
             .enumerate()
             .map(|(n, cond)| {
-                let case = format!("CASE WHEN {cond} THEN {amount} ELSE 0 END");
-                if sum {
-                    format!("SUM({case}) AS b{n}")
-                } else {
-                    format!("{case} AS b{n}")
+                // FILTER, not SUM(CASE …): each row is summed into its own
+                // bucket only (measured a third faster on SQLite).
+                let sum = format!("COALESCE(SUM({amount}) FILTER (WHERE {cond}), 0)");
+                match agg {
+                    Agg::Sum => format!("{sum} AS b{n}"),
+                    Agg::Final => format!("CAST({sum} AS BIGINT) AS b{n}"),
+                    Agg::PerRow => format!("CASE WHEN {cond} THEN {amount} ELSE 0 END AS b{n}"),
                 }
             })
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let buckets = |due: &str, amount: &str| cases(due, amount, true);
+    let buckets = |due: &str, amount: &str| cases(due, amount, Agg::Sum);
+    let due = due_now("i");
+    let outstanding = |agg: Agg| {
+        format!(
+            "SELECT i.customer_id, {} FROM invoice i \
+             WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof} \
+             GROUP BY i.customer_id",
+            cases("i.due_date", &due, agg)
+        )
+    };
+    if !back_dated {
+        // As of today (or later) no payment was received after the date (a
+        // payment dated in the future is refused), nothing was posted or
+        // voided since: the outstanding branch alone is the report, one row
+        // per customer already, with no second GROUP BY over a UNION.
+        let sql = format!(
+            "SELECT * FROM ({}) g WHERE g.b0 + g.b1 + g.b2 + g.b3 + g.b4 > 0",
+            outstanding(Agg::Final)
+        );
+        return (sql, values);
+    }
     let back = BackDated::new(backend, back_dated);
     let late_posted = back
         .as_ref()
@@ -289,19 +319,19 @@ pub(super) fn grouped_sql(
         .map(|b| {
             let voided = b.voided(&format!(
                 "v.customer_id, {}",
-                cases("v.due_date", "v.total_e4", false)
+                cases("v.due_date", "v.total_e4", Agg::PerRow)
             ));
             let posted_after = b.posted_after(&format!(
                 "i.customer_id, {}",
-                cases("i.due_date", &format!("-({})", due_now("i")), false)
+                cases("i.due_date", &format!("-({due})"), Agg::PerRow)
             ));
             let credits = b.credits(&format!(
                 "n.customer_id, {}",
-                cases("n.invoice_due_date", CREDIT_ADJUSTMENT, false)
+                cases("n.invoice_due_date", CREDIT_ADJUSTMENT, Agg::PerRow)
             ));
             let applied = b.credit_applied_after(&format!(
                 "a.customer_id, {}",
-                cases("a.due_date", "a.credit_applied_e4", false)
+                cases("a.due_date", "a.credit_applied_e4", Agg::PerRow)
             ));
             format!(
                 " UNION ALL {voided} UNION ALL {posted_after} UNION ALL {credits} UNION ALL {applied}"
@@ -313,9 +343,7 @@ pub(super) fn grouped_sql(
                 CAST(SUM(t.b0) AS BIGINT) AS b0, CAST(SUM(t.b1) AS BIGINT) AS b1, CAST(SUM(t.b2) AS BIGINT) AS b2, \
                 CAST(SUM(t.b3) AS BIGINT) AS b3, CAST(SUM(t.b4) AS BIGINT) AS b4 \
          FROM ( \
-           SELECT i.customer_id, {outstanding} FROM invoice i \
-           WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof} \
-           GROUP BY i.customer_id \
+           {outstanding} \
            UNION ALL \
            SELECT p.customer_id, {late} FROM payment p \
            WHERE p.legal_entity_id = {le} AND p.received_on > {asof} AND p.invoice_issue_date <= {asof}{late_posted} \
@@ -323,7 +351,7 @@ pub(super) fn grouped_sql(
          ) t \
          GROUP BY t.customer_id \
          HAVING SUM(t.b0) + SUM(t.b1) + SUM(t.b2) + SUM(t.b3) + SUM(t.b4) > 0",
-        outstanding = buckets("i.due_date", &due_now("i")),
+        outstanding = outstanding(Agg::Sum),
         late = buckets("p.invoice_due_date", "p.amount_e4"),
     );
     (sql, values)
