@@ -237,9 +237,18 @@ mod tests {
     #[test]
     fn a_row_page_refuses_negative_offsets_and_limits_above_the_maximum() {
         let field = |r: Result<RowPage, DomainError>| r.map_err(|e| e.field);
-        assert_eq!(field(RowPage::new(Some(-1), None, None, None)), Err("offset".into()));
-        assert_eq!(field(RowPage::new(None, Some(101), None, None)), Err("limit".into()));
-        assert_eq!(field(RowPage::new(None, Some(-1), None, None)), Err("limit".into()));
+        assert_eq!(
+            field(RowPage::new(Some(-1), None, None, None)),
+            Err("offset".into())
+        );
+        assert_eq!(
+            field(RowPage::new(None, Some(101), None, None)),
+            Err("limit".into())
+        );
+        assert_eq!(
+            field(RowPage::new(None, Some(-1), None, None)),
+            Err("limit".into())
+        );
         let long = "x".repeat(RowPage::MAX_SEARCH_CHARS + 1);
         assert_eq!(
             field(RowPage::new(None, None, None, Some(&long))),
@@ -247,7 +256,11 @@ mod tests {
         );
         let page = RowPage::new(None, Some(100), None, Some("AcMe")).expect("valid");
         assert_eq!((page.offset, page.limit), (0, 100));
-        assert_eq!(page.search.as_deref(), Some("acme"), "search is case-insensitive");
+        assert_eq!(
+            page.search.as_deref(),
+            Some("acme"),
+            "search is case-insensitive"
+        );
         let defaults = RowPage::new(None, None, None, Some("")).expect("valid");
         assert_eq!(defaults.limit, RowPage::DEFAULT_LIMIT);
         assert_eq!(defaults.order, AgingOrder::CustomerName);

@@ -11,8 +11,8 @@ use crate::domain::access::{Principal, Scope};
 use crate::domain::aging::{days_past_due, AgingOrder, Bucket, Buckets, RowPage};
 use crate::domain::amount::Amount;
 use crate::domain::currency::minor_units_of;
-use crate::store::{aging, aging_page};
 use crate::store::invoice as invoices;
+use crate::store::{aging, aging_page};
 
 /// Invoices listed per customer row of the aging report.
 pub const MAX_INVOICES_PER_ROW: u64 = 100;
@@ -178,7 +178,11 @@ pub async fn aging_view(
         (Some(p), Some(asked)) => Some(AgingPage {
             next_offset: asked.next_offset(p.rows.len(), p.total_count),
             total_count: p.total_count,
-            rows: p.rows.into_iter().map(row_of).collect::<ServiceResult<_>>()?,
+            rows: p
+                .rows
+                .into_iter()
+                .map(row_of)
+                .collect::<ServiceResult<_>>()?,
         }),
         _ => None,
     };

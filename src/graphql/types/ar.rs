@@ -5,9 +5,9 @@ use tokio::sync::OnceCell;
 
 use super::billing::{load_customer, Invoice};
 use super::setup::{Customer, LegalEntity};
+use crate::domain::aging::RowPage;
 use crate::domain::aging::{Bucket, Buckets};
 use crate::domain::amount::Amount;
-use crate::domain::aging::RowPage;
 use crate::graphql::guard::principal;
 use crate::graphql::scalars::{money_at, Date, Dec};
 use crate::service::ar::{self, AgingHead, AgingInvoice, AgingPage, AgingRow, AgingSummary};
@@ -269,7 +269,9 @@ impl ArAgingReport {
         let page = self.page(ctx, &asked).await?;
         let with_invoices = ctx.look_ahead().field("rows").field("invoices").exists();
         Ok(ArAgingRowPage {
-            rows: self.rows_with_invoices(ctx, &page.rows, with_invoices).await?,
+            rows: self
+                .rows_with_invoices(ctx, &page.rows, with_invoices)
+                .await?,
             total_count: count(page.total_count),
             next_offset: page.next_offset.map(count),
         })

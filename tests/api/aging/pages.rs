@@ -66,7 +66,13 @@ async fn ledger(app: &TestApp, code: &str) -> (String, NaiveDate) {
     bill(app, &e, &d2.to_string()).await;
     for (n, amount, days_ago) in [(5, "200.00", 35), (6, "250.00", 44)] {
         let invoice = invoices_of(app, &e, &ids[n]).await[0].clone();
-        paid(app, &invoice, amount, &(t - Duration::days(days_ago)).to_string()).await;
+        paid(
+            app,
+            &invoice,
+            amount,
+            &(t - Duration::days(days_ago)).to_string(),
+        )
+        .await;
     }
     let hotel = invoices_of(app, &e, &ids[7]).await[0].clone();
     void(app, &hotel).await;
@@ -100,7 +106,14 @@ async fn row_pages_order_by_name_total_owed_and_over_90_with_ties_by_customer_id
     let name = page(&app, &admin(), json!({ "e": e })).await;
     assert_eq!(
         names(&name),
-        ["Acme AS", "Bolt AS", "Cedar acme AS", "Delta AS", "Echo AS", "Golf AS"],
+        [
+            "Acme AS",
+            "Bolt AS",
+            "Cedar acme AS",
+            "Delta AS",
+            "Echo AS",
+            "Golf AS"
+        ],
         "AR aging pages: by customer name unless told; paid and voided customers have no row"
     );
     assert_eq!(name, page(&app, &admin(), by("CUSTOMER_NAME")).await);
@@ -117,17 +130,35 @@ async fn row_pages_order_by_name_total_owed_and_over_90_with_ties_by_customer_id
     let total = page(&app, &admin(), by("TOTAL_DESC")).await;
     assert_eq!(
         names(&total),
-        ["Bolt AS", "Echo AS", "Acme AS", "Delta AS", "Cedar acme AS", "Golf AS"],
+        [
+            "Bolt AS",
+            "Echo AS",
+            "Acme AS",
+            "Delta AS",
+            "Cedar acme AS",
+            "Golf AS"
+        ],
         "AR aging pages: total owed, most first; Cedar and Golf (250 each) by customer id"
     );
     let over90 = page(&app, &admin(), by("OVER_90_DESC")).await;
     assert_eq!(
         names(&over90),
-        ["Echo AS", "Acme AS", "Cedar acme AS", "Bolt AS", "Delta AS", "Golf AS"],
+        [
+            "Echo AS",
+            "Acme AS",
+            "Cedar acme AS",
+            "Bolt AS",
+            "Delta AS",
+            "Golf AS"
+        ],
         "AR aging pages: over 90 days, most first; the three with none by customer id"
     );
     for report in [&total, &over90] {
-        assert_totals(report, TODAY_TOTALS, "AR aging pages: totals whatever the order");
+        assert_totals(
+            report,
+            TODAY_TOTALS,
+            "AR aging pages: totals whatever the order",
+        );
     }
 }
 
@@ -135,19 +166,39 @@ async fn row_pages_order_by_name_total_owed_and_over_90_with_ties_by_customer_id
 async fn customer_search_matches_names_in_any_case_and_wildcards_literally() {
     let app = spawn_app().await;
     let (e, _) = ledger(&app, "AGP2").await;
-    let found = page(&app, &admin(), json!({ "e": e, "s": "ACME", "by": "TOTAL_DESC" })).await;
+    let found = page(
+        &app,
+        &admin(),
+        json!({ "e": e, "s": "ACME", "by": "TOTAL_DESC" }),
+    )
+    .await;
     assert_eq!(
         names(&found),
         ["Acme AS", "Cedar acme AS"],
         "AR aging pages: customerSearch is case-insensitive, anywhere in the name"
     );
-    assert_eq!(found["rowPage"]["totalCount"], 2, "totalCount counts the matches");
-    assert_eq!(found["customerCount"], 6, "customerCount is the whole report's");
-    assert_totals(&found, TODAY_TOTALS, "AR aging pages: totals are not searched");
+    assert_eq!(
+        found["rowPage"]["totalCount"], 2,
+        "totalCount counts the matches"
+    );
+    assert_eq!(
+        found["customerCount"], 6,
+        "customerCount is the whole report's"
+    );
+    assert_totals(
+        &found,
+        TODAY_TOTALS,
+        "AR aging pages: totals are not searched",
+    );
     let first = page(&app, &admin(), json!({ "e": e, "s": "acme", "l": 1 })).await;
     assert_eq!(names(&first), ["Acme AS"]);
     assert_eq!(first["rowPage"]["nextOffset"], 1);
-    let second = page(&app, &admin(), json!({ "e": e, "s": "aCmE", "l": 1, "o": 1 })).await;
+    let second = page(
+        &app,
+        &admin(),
+        json!({ "e": e, "s": "aCmE", "l": 1, "o": 1 }),
+    )
+    .await;
     assert_eq!(names(&second), ["Cedar acme AS"]);
     assert_eq!(second["rowPage"]["nextOffset"], Value::Null);
     for literal in ["%", "_", "A_me", "\\"] {
@@ -169,9 +220,18 @@ async fn paging_with_next_offset_reaches_every_row_exactly_once_with_whole_total
         let mut seen = Vec::new();
         let mut offset = Some(json!(0));
         while let Some(o) = offset {
-            let p = page(&app, &admin(), json!({ "e": e, "by": order, "l": 4, "o": o })).await;
+            let p = page(
+                &app,
+                &admin(),
+                json!({ "e": e, "by": order, "l": 4, "o": o }),
+            )
+            .await;
             assert_eq!(p["rowPage"]["totalCount"], 6);
-            assert_totals(&p, TODAY_TOTALS, "AR aging pages: totals independent of the page");
+            assert_totals(
+                &p,
+                TODAY_TOTALS,
+                "AR aging pages: totals independent of the page",
+            );
             seen.extend(names(&p).into_iter().map(String::from));
             offset = Some(p["rowPage"]["nextOffset"].clone()).filter(|n| !n.is_null());
             assert!(seen.len() <= 6, "AR aging pages: paging ends ({order})");
@@ -199,10 +259,21 @@ async fn a_back_dated_row_page_shows_what_was_open_on_its_date() {
     // D1, 154 days), Echo 600 (due D1 + 30, 124 days), Acme 400, Cedar 250,
     // Foxtrot 200 (154 days each); total 2150.
     let b = (t - Duration::days(46)).to_string();
-    let report = page(&app, &admin(), json!({ "e": e, "d": b, "by": "OVER_90_DESC" })).await;
+    let report = page(
+        &app,
+        &admin(),
+        json!({ "e": e, "d": b, "by": "OVER_90_DESC" }),
+    )
+    .await;
     assert_eq!(
         names(&report),
-        ["Hotel AS", "Echo AS", "Acme AS", "Cedar acme AS", "Foxtrot AS"],
+        [
+            "Hotel AS",
+            "Echo AS",
+            "Acme AS",
+            "Cedar acme AS",
+            "Foxtrot AS"
+        ],
         "AR aging pages as of a past date: paid and voided since count, issued since does not"
     );
     assert_eq!(report["customerCount"], 5);
@@ -210,7 +281,11 @@ async fn a_back_dated_row_page_shows_what_was_open_on_its_date() {
     assert_totals(&report, totals, "AR aging pages as of a past date");
     let searched = page(&app, &admin(), json!({ "e": e, "d": b, "s": "o" })).await;
     assert_eq!(names(&searched), ["Echo AS", "Foxtrot AS", "Hotel AS"]);
-    assert_totals(&searched, totals, "AR aging pages as of a past date, searched");
+    assert_totals(
+        &searched,
+        totals,
+        "AR aging pages as of a past date, searched",
+    );
 }
 
 #[tokio::test]
@@ -248,7 +323,11 @@ async fn a_limit_above_100_or_a_negative_offset_is_bad_input() {
         (json!({ "e": e, "s": "x".repeat(201) }), "customerSearch"),
     ] {
         let body = app.gql(&admin(), PAGE, vars).await;
-        bad_input(&body, Some(field), "AR aging pages: at most 100 rows, from offset 0 on");
+        bad_input(
+            &body,
+            Some(field),
+            "AR aging pages: at most 100 rows, from offset 0 on",
+        );
     }
     let most = page(&app, &admin(), json!({ "e": e, "l": 100 })).await;
     assert_eq!(most["rowPage"]["rows"], json!([]), "100 is allowed");

@@ -136,7 +136,10 @@ pub async fn aging(app: &TestApp, entity: &str, as_of: Option<&str>) -> Value {
     let report = app.data(&admin(), AGING, vars.clone()).await["arAging"].clone();
     let paged = app.data(&admin(), AGING_PAGED, vars).await["arAging"].clone();
     let rows = report["rows"].as_array().expect("rows");
-    assert!(rows.len() <= 100, "one page holds the rows of an aging test");
+    assert!(
+        rows.len() <= 100,
+        "one page holds the rows of an aging test"
+    );
     assert_eq!(
         (&paged["rowPage"]["rows"], &paged["totals"], &paged["asOf"]),
         (&report["rows"], &report["totals"], &report["asOf"]),
