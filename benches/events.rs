@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Pages the outbox until `stop` and a final empty page; the ids seen and
 /// when the last new one arrived.

@@ -23,6 +23,9 @@ async fn yearly(app: &TestApp, customer: &str, start: NaiveDate, price: &str) {
     app.create("Contract", input).await;
 }
 
+/// Yearly contracts: (start, price).
+type Contracts<'a> = &'a [(NaiveDate, &'a str)];
+
 /// The ledger, with T = today: runs on D1 = T − 200 and D2 = T − 45
 /// (due = run date + the customer's terms). As of T (days past due):
 ///
@@ -44,7 +47,7 @@ async fn ledger(app: &TestApp, code: &str) -> (String, NaiveDate) {
     let e = app.create_entity(code, "EUR").await;
     let t = today();
     let (d1, d2) = (t - Duration::days(200), t - Duration::days(45));
-    let plan: [(&str, i32, &[(NaiveDate, &str)]); 8] = [
+    let plan: [(&str, i32, Contracts); 8] = [
         ("Acme AS", 0, &[(d1, "400.00"), (d2, "100.00")]),
         ("Bolt AS", 30, &[(d2, "900.00")]),
         ("Cedar acme AS", 0, &[(d1, "250.00")]),
