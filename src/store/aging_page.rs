@@ -147,7 +147,8 @@ fn order_sql(order: AgingOrder) -> (&'static str, &'static str) {
 
 /// ` WHERE` the customer name contains the page's (lower-cased) search,
 /// or nothing without one. The pattern is bound, its `%`, `_` and `\`
-/// escaped so they match themselves.
+/// escaped so they match themselves. SQLite's LOWER folds ASCII letters
+/// only, so there a name's non-ASCII capitals match only themselves.
 fn search_filter(backend: DbBackend, page: &RowPage, values: &mut Vec<Value>) -> String {
     let Some(search) = page.search.as_deref() else {
         return String::new();
