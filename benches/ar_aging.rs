@@ -1,9 +1,13 @@
-//! `cargo bench --bench ar_aging`: the AR aging report through the service
-//! layer over 1,000,000 invoices of 12,000 customers (one in six open or
-//! partly paid, the rest paid; every tenth credited by a tenth), as of
-//! "today" and back-dated 60 days, beside
-//! the bare aggregate SQL on the same data. Sizes: BENCH_SIZES (default
-//! 1000000); PostgreSQL when BENCH_PG_URL or DATABASE_URL points at one.
+//! `cargo bench --bench ar_aging`: the AR aging report over 1,000,000
+//! invoices of 12,000 customers (one in six open or partly paid, the rest
+//! paid; every tenth credited by a tenth), as of today (in the entity's
+//! timezone) and back-dated 60 days: through the service layer (every
+//! row), and through a server in this process as a front end asks for it
+//! (one POST: totals, customerCount and the first 50 rows by total owed,
+//! timed by the client including JSON), beside the bare aggregate SQL on the
+//! same data, measured in the same run: `ratio R (api A s / bare aggregate
+//! F s)`. Sizes: BENCH_SIZES (default 1000000); PostgreSQL when
+//! BENCH_PG_URL or DATABASE_URL points at one.
 
 mod common;
 
@@ -16,10 +20,21 @@ use common::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
 const CUSTOMERS: usize = 12_000;
-const RUNS: usize = 5;
+const RUNS: usize = 7;
 
+/// The question a front end asks first: the totals, how many customers owe,
+/// and the 50 who owe most.
+const FIRST_PAGE: &str = "query($e: ID!, $d: Date) { arAging(legalEntityId: $e, asOf: $d) {
+  asOf totals { current days1To30 days31To60 days61To90 over90 total } customerCount
+  rowPage(limit: 50, orderBy: TOTAL_DESC) { totalCount nextOffset
+    rows { customer { id name } buckets { current days1To30 days31To60 days61To90 over90 total } } } } }";
+
+/// Today where the bench entity is (Europe/Tallinn), so the report "as of
+/// today" is the server's today, not a back-dated one.
 fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default()
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Tallinn)
+        .date_naive()
 }
 
 /// Issue dates spread over the year before today; due 30 days later.
@@ -122,9 +137,10 @@ async fn credit(conn: &DatabaseConnection, pg: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+/// The median, in seconds.
+fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
-    v[v.len() / 2]
+    v.get(v.len() / 2).map_or(0.0, Duration::as_secs_f64)
 }
 
 async fn report(ctx: &Ctx, le: i64, as_of: NaiveDate) -> anyhow::Result<(usize, i64)> {
@@ -133,6 +149,16 @@ async fn report(ctx: &Ctx, le: i64, as_of: NaiveDate) -> anyhow::Result<(usize, 
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok((r.rows.len(), r.total.e4()))
+}
+
+/// The first page through the API: (rows on it, customerCount).
+async fn api_page(url: &str, tok: &str, le: i64, as_of: NaiveDate) -> anyhow::Result<(usize, i64)> {
+    let client = reqwest::Client::new();
+    let vars = serde_json::json!({ "e": le.to_string(), "d": as_of.to_string() });
+    let data = post(&client, url, tok, FIRST_PAGE, vars).await?;
+    let report = &data["arAging"];
+    let rows = report["rowPage"]["rows"].as_array().map_or(0, Vec::len);
+    Ok((rows, report["customerCount"].as_i64().unwrap_or(0)))
 }
 
 async fn bench(backend: &'static str, n: usize) -> anyhow::Result<()> {
@@ -150,47 +176,48 @@ async fn bench(backend: &'static str, n: usize) -> anyhow::Result<()> {
         seeded.as_secs_f64()
     );
     let ctx = Ctx::new(conn.clone());
+    let (url, stop) = serve(&db.url).await?;
+    let tok = admin_token()?;
     let bare = format!(
         "SELECT customer_id, CAST(SUM(total_e4 - amount_paid_e4) AS BIGINT) FROM invoice \
          WHERE legal_entity_id = {le} AND status = 'POSTED' GROUP BY customer_id"
     );
+    let bare = sea_orm::Statement::from_string(conn.get_database_backend(), bare);
     for (label, as_of) in [
         ("today", today()),
         ("back-dated 60 d", today() - chrono::Duration::days(60)),
     ] {
-        let mut times = Vec::new();
-        let mut shape = (0, 0);
+        // Interleaved, so the machine's noise reaches all three alike.
+        let (mut floor, mut full, mut api) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut shape, mut page) = ((0, 0), (0, 0));
         for _ in 0..RUNS {
-            let (s, t) = timed(report(&ctx, le, as_of)).await?;
-            shape = s;
-            times.push(t);
+            let bare = async { Ok::<_, anyhow::Error>(conn.query_all_raw(bare.clone()).await?) };
+            floor.push(timed(bare).await?.1);
+            let t;
+            (shape, t) = timed(report(&ctx, le, as_of)).await?;
+            full.push(t);
+            let t;
+            (page, t) = timed(api_page(&url, &tok, le, as_of)).await?;
+            api.push(t);
         }
+        let (floor, full, api) = (median(floor), median(full), median(api));
         println!(
-            "{:<10} arAging as of {as_of} ({label}): median {:>7.3} s over {RUNS} runs  ({} rows, total {})",
+            "{:<10} arAging as of {as_of} ({label}): every row in process median {full:>7.3} s ({} rows, total {}); \
+             bare GROUP BY over outstanding invoices median {floor:>7.3} s",
             db.label,
-            median(times).as_secs_f64(),
             shape.0,
             billrun::domain::amount::Amount::from_e4(shape.1).to_decimal(),
         );
+        println!(
+            "{:<10} arAging as of {as_of} ({label}), totals + customerCount + first {} rows over HTTP, \
+             median of {RUNS}: ratio {:.2} (api {api:.3} s / bare aggregate {floor:.3} s), {} customers",
+            db.label,
+            page.0,
+            api / floor,
+            page.1,
+        );
     }
-    let mut times = Vec::new();
-    for _ in 0..RUNS {
-        let (_, t) = timed(async {
-            conn.query_all_raw(sea_orm::Statement::from_string(
-                conn.get_database_backend(),
-                bare.clone(),
-            ))
-            .await
-            .map_err(anyhow::Error::from)
-        })
-        .await?;
-        times.push(t);
-    }
-    println!(
-        "{:<10} bare GROUP BY over outstanding invoices: median {:>7.3} s",
-        db.label,
-        median(times).as_secs_f64()
-    );
+    stop.cancel();
     conn.close().await?;
     Ok(())
 }

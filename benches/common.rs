@@ -4,9 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use billrun::config::DbArgs;
+use billrun::app::Application;
+use billrun::config::{Cli, DbArgs};
 use chrono::{NaiveDate, Utc};
+use clap::Parser;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
 pub struct BenchDb {
     pub label: &'static str,
@@ -306,4 +310,50 @@ where
         }
         Ok(())
     })
+}
+
+/// A server in this process on the bench database `url`, reached over HTTP
+/// as a front end would: its GraphQL URL, and the token that stops it.
+pub async fn serve(url: &str) -> anyhow::Result<(String, CancellationToken)> {
+    let cli = Cli::parse_from([
+        "billrun",
+        "--bind",
+        "127.0.0.1:0",
+        "--database-url",
+        url,
+        "--jwt-secret",
+        SECRET,
+        "--request-timeout-secs",
+        "600",
+        "--rate-limit-per-minute",
+        "0",
+        "--scheduler-poll-secs",
+        "0",
+    ]);
+    let app = Application::build(cli.serve).await?;
+    let graphql = format!("http://127.0.0.1:{}/graphql", app.port());
+    let stop = app.shutdown_token();
+    tokio::spawn(app.run_until_stopped());
+    Ok((graphql, stop))
+}
+
+/// One GraphQL POST; its `data`, or an error carrying the response's errors.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    tok: &str,
+    query: &str,
+    vars: Value,
+) -> anyhow::Result<Value> {
+    let body = json!({ "query": query, "variables": vars });
+    let reply: Value = client
+        .post(url)
+        .bearer_auth(tok)
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(reply.get("errors").is_none(), "GraphQL errors: {reply}");
+    Ok(reply["data"].clone())
 }

@@ -13,31 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use billrun::app::Application;
-use billrun::config::Cli;
-use clap::Parser;
 use common::*;
-use serde_json::{json, Value};
-
-async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    tok: &str,
-    query: &str,
-    vars: Value,
-) -> anyhow::Result<Value> {
-    let body = json!({ "query": query, "variables": vars });
-    let reply: Value = client
-        .post(url)
-        .bearer_auth(tok)
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    anyhow::ensure!(reply.get("errors").is_none(), "GraphQL errors: {reply}");
-    Ok(reply["data"].clone())
-}
+use serde_json::json;
 
 /// Pages the outbox until `stop` and a final empty page; the ids seen and
 /// when the last new one arrived.
@@ -81,25 +58,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
     let db = fresh("postgres").await?;
-    let cli = Cli::parse_from([
-        "billrun",
-        "--bind",
-        "127.0.0.1:0",
-        "--database-url",
-        db.url.as_str(),
-        "--jwt-secret",
-        SECRET,
-        "--request-timeout-secs",
-        "600",
-        "--rate-limit-per-minute",
-        "0",
-        "--scheduler-poll-secs",
-        "0",
-    ]);
-    let app = Application::build(cli.serve).await?;
-    let url = format!("http://127.0.0.1:{}/graphql", app.port());
-    let stop_server = app.shutdown_token();
-    tokio::spawn(app.run_until_stopped());
+    let (url, stop_server) = serve(&db.url).await?;
     let conn = connect(&db).await?;
     for code in ["EVA", "EVB", "EVC", "EVD"] {
         seed_contracts(&conn, code, per_entity).await?;

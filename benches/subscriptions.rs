@@ -71,16 +71,8 @@ fn thread_cpu_secs(pid: u32, name: &str) -> f64 {
 }
 
 async fn gql(base: &str, token: &str, query: &str) -> anyhow::Result<Value> {
-    let body: Value = reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    anyhow::ensure!(body.get("errors").is_none(), "errors: {body}");
-    Ok(body["data"].clone())
+    let client = reqwest::Client::new();
+    post(&client, &format!("{base}/graphql"), token, query, json!({})).await
 }
 
 async fn run(base: &str, token: &str, entity: i64, wait: bool) -> anyhow::Result<Value> {

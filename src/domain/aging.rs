@@ -6,6 +6,7 @@ use chrono::{Duration, NaiveDate};
 
 use super::amount::Amount;
 use super::money::MoneyError;
+use super::DomainError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bucket {
@@ -105,6 +106,72 @@ impl Buckets {
     }
 }
 
+/// How a page of the report's rows is ordered. Every order ends with the
+/// customer id, so equal keys never swap between two requests and paging
+/// by offset reaches each row exactly once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AgingOrder {
+    #[default]
+    CustomerName,
+    TotalDesc,
+    Over90Desc,
+}
+
+/// A validated request for one page of the report's rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RowPage {
+    pub offset: u64,
+    pub limit: u64,
+    pub order: AgingOrder,
+    /// Lower-cased; rows whose customer name contains it (any case).
+    pub search: Option<String>,
+}
+
+impl RowPage {
+    pub const DEFAULT_LIMIT: u64 = 50;
+    pub const MAX_LIMIT: u64 = 100;
+    /// Longer searches are refused rather than sent to the database.
+    pub const MAX_SEARCH_CHARS: usize = 200;
+
+    /// The page asked for: offset 0, 50 rows, by customer name unless told;
+    /// an empty search is no search.
+    pub fn new(
+        offset: Option<i32>,
+        limit: Option<i32>,
+        order: Option<AgingOrder>,
+        search: Option<&str>,
+    ) -> Result<RowPage, DomainError> {
+        let offset = u64::try_from(offset.unwrap_or(0))
+            .map_err(|_| DomainError::new("offset", "must not be negative"))?;
+        let limit = match limit {
+            None => Self::DEFAULT_LIMIT,
+            Some(n) => u64::try_from(n)
+                .ok()
+                .filter(|n| *n <= Self::MAX_LIMIT)
+                .ok_or_else(|| {
+                    DomainError::new("limit", format!("must be 0 to {}", Self::MAX_LIMIT))
+                })?,
+        };
+        let search = search.filter(|s| !s.is_empty());
+        if search.is_some_and(|s| s.chars().count() > Self::MAX_SEARCH_CHARS) {
+            let message = format!("at most {} characters", Self::MAX_SEARCH_CHARS);
+            return Err(DomainError::new("customerSearch", message));
+        }
+        Ok(RowPage {
+            offset,
+            limit,
+            order: order.unwrap_or_default(),
+            search: search.map(str::to_lowercase),
+        })
+    }
+
+    /// Where the next page starts, when rows remain after this one.
+    pub fn next_offset(&self, returned: usize, total: u64) -> Option<u64> {
+        let next = self.offset.checked_add(u64::try_from(returned).ok()?)?;
+        (returned > 0 && next < total).then_some(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +232,46 @@ mod tests {
         ]);
         assert_eq!(b.checked_add(&huge), Err(MoneyError::Overflow));
         assert_eq!(b.total(), Ok(Amount::from_e4(5)), "unchanged on overflow");
+    }
+
+    #[test]
+    fn a_row_page_refuses_negative_offsets_and_limits_above_the_maximum() {
+        let field = |r: Result<RowPage, DomainError>| r.map_err(|e| e.field);
+        assert_eq!(
+            field(RowPage::new(Some(-1), None, None, None)),
+            Err("offset".into())
+        );
+        assert_eq!(
+            field(RowPage::new(None, Some(101), None, None)),
+            Err("limit".into())
+        );
+        assert_eq!(
+            field(RowPage::new(None, Some(-1), None, None)),
+            Err("limit".into())
+        );
+        let long = "x".repeat(RowPage::MAX_SEARCH_CHARS + 1);
+        assert_eq!(
+            field(RowPage::new(None, None, None, Some(&long))),
+            Err("customerSearch".into())
+        );
+        let page = RowPage::new(None, Some(100), None, Some("AcMe")).expect("valid");
+        assert_eq!((page.offset, page.limit), (0, 100));
+        assert_eq!(
+            page.search.as_deref(),
+            Some("acme"),
+            "search is case-insensitive"
+        );
+        let defaults = RowPage::new(None, None, None, Some("")).expect("valid");
+        assert_eq!(defaults.limit, RowPage::DEFAULT_LIMIT);
+        assert_eq!(defaults.order, AgingOrder::CustomerName);
+        assert_eq!(defaults.search, None, "an empty search is no search");
+    }
+
+    #[test]
+    fn next_offset_is_set_only_while_rows_remain() {
+        let page = RowPage::new(Some(40), Some(20), None, None).expect("valid");
+        assert_eq!(page.next_offset(20, 100), Some(60));
+        assert_eq!(page.next_offset(20, 60), None, "the last page");
+        assert_eq!(page.next_offset(0, 30), None, "beyond the end");
     }
 }

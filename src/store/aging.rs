@@ -174,16 +174,8 @@ fn open_params(legal_entity_id: i64, as_of: NaiveDate) -> Vec<Value> {
     vec![legal_entity_id.into(), as_of.into()]
 }
 
-/// Buckets per customer, sorted by customer name: one statement, two
-/// pre-aggregated branches summed per customer. Outstanding invoices read
-/// only the partial index `invoice_open` (amount due = total − paid); the
-/// payments received after the as-of date are added back from the covering
-/// index `payment_by_entity_date` alone (payments carry their invoice's
-/// customer, issue and due dates), which also brings back invoices paid in
-/// full since. Payments exist only on posted invoices: voiding a paid
-/// invoice is refused. `back_dated` (the as-of date is before today in the
-/// entity's timezone) leaves out what was posted after the as-of date and
-/// adds back what was voided after it ([`BackDated`]).
+/// Buckets per customer, sorted by customer name: one statement, the
+/// per-customer aggregate of [`grouped_sql`] joined to the names.
 pub async fn aging_rows(
     conn: &impl ConnectionTrait,
     legal_entity_id: i64,
@@ -191,26 +183,34 @@ pub async fn aging_rows(
     back_dated: bool,
 ) -> StoreResult<Vec<AgingRow>> {
     let backend = conn.get_database_backend();
-    let (sql, values) = aging_sql(backend, legal_entity_id, as_of, back_dated);
+    let (grouped, values) = grouped_sql(backend, legal_entity_id, as_of, back_dated);
+    let sql = format!(
+        "SELECT g.customer_id, c.name, g.b0, g.b1, g.b2, g.b3, g.b4 \
+         FROM ({grouped}) g JOIN customer c ON c.id = g.customer_id \
+         ORDER BY c.name, g.customer_id"
+    );
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(AgingRow {
-                customer_id: r.try_get("", "customer_id")?,
-                customer_name: r.try_get("", "name")?,
-                buckets: Buckets([
-                    Amount::from_e4(r.try_get("", "b0")?),
-                    Amount::from_e4(r.try_get("", "b1")?),
-                    Amount::from_e4(r.try_get("", "b2")?),
-                    Amount::from_e4(r.try_get("", "b3")?),
-                    Amount::from_e4(r.try_get("", "b4")?),
-                ]),
-            })
-        })
+    rows.iter()
+        .map(aging_row)
         .collect::<Result<Vec<_>, sea_orm::DbErr>>()
         .map_err(Into::into)
+}
+
+/// A row with `customer_id`, `name` and the buckets `b0`..`b4`.
+pub(super) fn aging_row(r: &sea_orm::QueryResult) -> Result<AgingRow, sea_orm::DbErr> {
+    Ok(AgingRow {
+        customer_id: r.try_get("", "customer_id")?,
+        customer_name: r.try_get("", "name")?,
+        buckets: buckets_of(r)?,
+    })
+}
+
+/// The buckets `b0`..`b4` of a row.
+pub(super) fn buckets_of(r: &sea_orm::QueryResult) -> Result<Buckets, sea_orm::DbErr> {
+    let b = |n: usize| r.try_get::<i64>("", &format!("b{n}")).map(Amount::from_e4);
+    Ok(Buckets([b(0)?, b(1)?, b(2)?, b(3)?, b(4)?]))
 }
 
 /// Each bucket's condition on a due date (`{due}` stands for the column),
@@ -239,10 +239,30 @@ fn bucket_ranges(backend: DbBackend, as_of: NaiveDate, values: &mut Vec<Value>) 
         .collect()
 }
 
-/// The statement of [`aging_rows`] and its parameters. One statement (the
-/// report is one GROUP BY) assembled from its branches: long because the
-/// SQL is, not because it decides much.
-fn aging_sql(
+/// How a branch of [`grouped_sql`] yields its buckets: summed (a
+/// pre-aggregated branch), summed as the report's final BIGINTs (the only
+/// branch), or per row (a branch of few rows, left to the outer GROUP BY).
+#[derive(Clone, Copy)]
+enum Agg {
+    Sum,
+    Final,
+    PerRow,
+}
+
+/// The report's buckets per customer with something open (`customer_id`,
+/// `b0`..`b4`), unordered, and the statement's parameters. Two
+/// pre-aggregated branches summed per customer: outstanding invoices read
+/// only the partial index `invoice_open` (amount due = total − paid −
+/// credited); the payments received after the as-of date are added back from
+/// the covering index `payment_by_entity_date` alone (payments carry their
+/// invoice's customer, issue and due dates), which also brings back invoices
+/// paid in full since. Payments exist only on posted invoices: voiding a paid
+/// invoice is refused. `back_dated` (the as-of date is before today in the
+/// entity's timezone) leaves out what was posted after the as-of date and
+/// adds back what was voided after it ([`BackDated`]). Names are joined by
+/// the callers, after grouping: 12,000 customer rows, not one per invoice.
+/// Long because the SQL is, not because it decides much.
+pub(super) fn grouped_sql(
     backend: DbBackend,
     legal_entity_id: i64,
     as_of: NaiveDate,
@@ -251,25 +271,45 @@ fn aging_sql(
     let mut values: Vec<Value> = open_params(legal_entity_id, as_of);
     let (le, asof) = (p(backend, 1), p(backend, 2));
     let ranges = bucket_ranges(backend, as_of, &mut values);
-    // Summed (a pre-aggregated branch), or per row (`sum` false: a branch of
-    // few rows, left to the outer GROUP BY).
-    let cases = |due: &str, amount: &str, sum: bool| {
+    let cases = |due: &str, amount: &str, agg: Agg| {
         ranges
             .iter()
             .map(|range| range.replace("{due}", due))
             .enumerate()
             .map(|(n, cond)| {
-                let case = format!("CASE WHEN {cond} THEN {amount} ELSE 0 END");
-                if sum {
-                    format!("SUM({case}) AS b{n}")
-                } else {
-                    format!("{case} AS b{n}")
+                // FILTER, not SUM(CASE …): each row is summed into its own
+                // bucket only (measured a third faster on SQLite).
+                let sum = format!("COALESCE(SUM({amount}) FILTER (WHERE {cond}), 0)");
+                match agg {
+                    Agg::Sum => format!("{sum} AS b{n}"),
+                    Agg::Final => format!("CAST({sum} AS BIGINT) AS b{n}"),
+                    Agg::PerRow => format!("CASE WHEN {cond} THEN {amount} ELSE 0 END AS b{n}"),
                 }
             })
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let buckets = |due: &str, amount: &str| cases(due, amount, true);
+    let buckets = |due: &str, amount: &str| cases(due, amount, Agg::Sum);
+    let due = due_now("i");
+    let outstanding = |agg: Agg| {
+        format!(
+            "SELECT i.customer_id, {} FROM invoice i \
+             WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof} \
+             GROUP BY i.customer_id",
+            cases("i.due_date", &due, agg)
+        )
+    };
+    if !back_dated {
+        // As of today (or later) no payment was received after the date (a
+        // payment dated in the future is refused), nothing was posted or
+        // voided since: the outstanding branch alone is the report, one row
+        // per customer already, with no second GROUP BY over a UNION.
+        let sql = format!(
+            "SELECT * FROM ({}) g WHERE g.b0 + g.b1 + g.b2 + g.b3 + g.b4 > 0",
+            outstanding(Agg::Final)
+        );
+        return (sql, values);
+    }
     let back = BackDated::new(backend, back_dated);
     let late_posted = back
         .as_ref()
@@ -279,19 +319,19 @@ fn aging_sql(
         .map(|b| {
             let voided = b.voided(&format!(
                 "v.customer_id, {}",
-                cases("v.due_date", "v.total_e4", false)
+                cases("v.due_date", "v.total_e4", Agg::PerRow)
             ));
             let posted_after = b.posted_after(&format!(
                 "i.customer_id, {}",
-                cases("i.due_date", &format!("-({})", due_now("i")), false)
+                cases("i.due_date", &format!("-({due})"), Agg::PerRow)
             ));
             let credits = b.credits(&format!(
                 "n.customer_id, {}",
-                cases("n.invoice_due_date", CREDIT_ADJUSTMENT, false)
+                cases("n.invoice_due_date", CREDIT_ADJUSTMENT, Agg::PerRow)
             ));
             let applied = b.credit_applied_after(&format!(
                 "a.customer_id, {}",
-                cases("a.due_date", "a.credit_applied_e4", false)
+                cases("a.due_date", "a.credit_applied_e4", Agg::PerRow)
             ));
             format!(
                 " UNION ALL {voided} UNION ALL {posted_after} UNION ALL {credits} UNION ALL {applied}"
@@ -299,22 +339,19 @@ fn aging_sql(
         })
         .unwrap_or_default();
     let sql = format!(
-        "SELECT t.customer_id, c.name, \
+        "SELECT t.customer_id, \
                 CAST(SUM(t.b0) AS BIGINT) AS b0, CAST(SUM(t.b1) AS BIGINT) AS b1, CAST(SUM(t.b2) AS BIGINT) AS b2, \
                 CAST(SUM(t.b3) AS BIGINT) AS b3, CAST(SUM(t.b4) AS BIGINT) AS b4 \
          FROM ( \
-           SELECT i.customer_id, {outstanding} FROM invoice i \
-           WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof} \
-           GROUP BY i.customer_id \
+           {outstanding} \
            UNION ALL \
            SELECT p.customer_id, {late} FROM payment p \
            WHERE p.legal_entity_id = {le} AND p.received_on > {asof} AND p.invoice_issue_date <= {asof}{late_posted} \
            GROUP BY p.customer_id{branches} \
-         ) t JOIN customer c ON c.id = t.customer_id \
-         GROUP BY t.customer_id, c.name \
-         HAVING SUM(t.b0) + SUM(t.b1) + SUM(t.b2) + SUM(t.b3) + SUM(t.b4) > 0 \
-         ORDER BY c.name, t.customer_id",
-        outstanding = buckets("i.due_date", &due_now("i")),
+         ) t \
+         GROUP BY t.customer_id \
+         HAVING SUM(t.b0) + SUM(t.b1) + SUM(t.b2) + SUM(t.b3) + SUM(t.b4) > 0",
+        outstanding = outstanding(Agg::Sum),
         late = buckets("p.invoice_due_date", "p.amount_e4"),
     );
     (sql, values)
@@ -383,7 +420,7 @@ mod tests {
         let as_of = NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
         for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
             for back_dated in [false, true] {
-                let (rows, _) = aging_sql(backend, 1, as_of, back_dated);
+                let (rows, _) = grouped_sql(backend, 1, as_of, back_dated);
                 let open = open_invoices_sql(backend, back_dated);
                 let literals = [status_literals(&rows), status_literals(&open)].concat();
                 assert!(literals.len() >= 2, "the SQL names statuses: {literals:?}");

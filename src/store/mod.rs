@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod aging;
+pub mod aging_page;
 pub mod audit;
 pub mod contract;
 pub mod credit_note;

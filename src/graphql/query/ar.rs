@@ -27,15 +27,8 @@ impl ArQuery {
     ) -> async_graphql::Result<ArAgingReport> {
         let entity = parse_id(&legal_entity_id).ok_or(ServiceError::NotFound("legal entity"))?;
         let (service, principal) = (ctx.data::<Ctx>()?, principal(ctx)?);
-        let report = ar::aging(service, principal, entity, as_of.map(|d| d.0)).await?;
-        // Invoice lists only when the document asks for them.
-        let open = if ctx.look_ahead().field("rows").field("invoices").exists() {
-            let ids: Vec<i64> = report.rows.iter().map(|r| r.customer_id).collect();
-            ar::aging_invoices(service, principal, &report, &ids).await?
-        } else {
-            Vec::new()
-        };
-        Ok(ArAgingReport::new(report, open))
+        let head = ar::aging_head(service, principal, entity, as_of.map(|d| d.0)).await?;
+        ArAgingReport::load(ctx, head).await
     }
 
     /// Invoices of a legal entity, newest first.

@@ -5,6 +5,7 @@
 
 mod as_of;
 mod credit_notes;
+mod pages;
 
 use chrono::{NaiveDate, Utc};
 use serde_json::json;
