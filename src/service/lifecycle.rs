@@ -2,9 +2,10 @@
 //! and cancel. Each change is one transaction: it reads the contract, its
 //! lines, pauses and billed lines, lets `domain::lifecycle` decide, issues
 //! the credit notes for the billed days it takes back, writes the new terms
-//! with a compare-and-set on the contract's version, and audits. A change
-//! that loses the race with a run or another change is tried again from a
-//! fresh read, so changes on one contract apply one after the other.
+//! with a compare-and-set on the contract's version, and audits. Changes
+//! take the contract's row lock first, so they apply one after the other;
+//! one that still loses the compare-and-set (to a run's chunk) is tried
+//! again from a fresh read.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -100,8 +101,17 @@ async fn try_change(
     id: i64,
     request: &ChangeRequest,
 ) -> ServiceResult<contract::Model> {
+    // Who may change it is read before the transaction: the transaction
+    // holds a pooled connection and the contract's lock, and must not wait
+    // for a second connection while other changes wait for it.
+    let visible = contracts::find_many(&ctx.db, principal, &[id])
+        .await?
+        .pop()
+        .ok_or(ServiceError::NotFound("contract"))?;
+    let entity = super::setup::visible_entity(ctx, principal, visible.legal_entity_id).await?;
     let txn = store::begin_write(&ctx.db).await?;
-    let loaded = load(ctx, &txn, principal, id).await?;
+    contracts::lock_for_change(&txn, id).await?;
+    let loaded = load(&txn, id, entity).await?;
     let (change, new_lines) = to_change(&txn, principal, &loaded, request).await?;
     let effect = loaded
         .terms
@@ -120,24 +130,26 @@ async fn try_change(
     }
     record(&txn, &loaded, request, &change, &notes, &principal.subject).await?;
     txn.commit().await?;
-    let system = Principal::system("system:contracts");
-    contracts::find_many(&ctx.db, &system, &[id])
+    contracts::find_many(&ctx.db, &system(), &[id])
         .await?
         .pop()
         .ok_or(ServiceError::NotFound("contract"))
 }
 
+fn system() -> Principal {
+    Principal::system("system:contracts")
+}
+
+/// The contract as stored now (in the change's transaction, under its lock).
 async fn load(
-    ctx: &Ctx,
     txn: &impl sea_orm::ConnectionTrait,
-    principal: &Principal,
     id: i64,
+    entity: legal_entity::Model,
 ) -> ServiceResult<Loaded> {
-    let contract = contracts::find_many(txn, principal, &[id])
+    let contract = contracts::find_many(txn, &system(), &[id])
         .await?
         .pop()
         .ok_or(ServiceError::NotFound("contract"))?;
-    let entity = super::setup::visible_entity(ctx, principal, contract.legal_entity_id).await?;
     match contract.status {
         ContractStatus::Cancelled => {
             return Err(ServiceError::bad_input("id", "the contract is cancelled"))
@@ -174,8 +186,7 @@ async fn rates_of(
     ids: impl Iterator<Item = i64>,
 ) -> ServiceResult<HashMap<i64, rust_decimal::Decimal>> {
     let ids: Vec<i64> = ids.collect();
-    let system = Principal::system("system:contracts");
-    Ok(party::find_tax_codes(conn, &system, &ids)
+    Ok(party::find_tax_codes(conn, &system(), &ids)
         .await?
         .into_iter()
         .map(|t| (t.id, Rate::from_e6(t.rate_e6).to_decimal()))

@@ -379,3 +379,20 @@ pub async fn billed_lines(
     }
     Ok(out)
 }
+
+/// Takes the contract's row lock for the rest of the transaction, so a
+/// change reads what the previous change (or a run's chunk) committed, not
+/// a state that is about to be replaced. PostgreSQL only: SQLite's write
+/// transactions hold the database lock from their start.
+pub async fn lock_for_change(conn: &impl ConnectionTrait, id: i64) -> StoreResult<()> {
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        contract::Entity::find_by_id(id)
+            .select_only()
+            .column(contract::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<i64>()
+            .one(conn)
+            .await?;
+    }
+    Ok(())
+}
