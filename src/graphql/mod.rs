@@ -2,6 +2,7 @@
 //! against the contract, guards on every field, and the one error mapping.
 
 pub mod error;
+pub mod executed;
 pub mod guard;
 pub mod idempotent;
 pub mod loaders;
@@ -34,7 +35,8 @@ pub fn build_schema(ctx: Option<Ctx>) -> AppSchema {
     .limit_complexity(MAX_COMPLEXITY)
     .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
     .limit_directives(MAX_DIRECTIVES)
-    .disable_suggestions();
+    .disable_suggestions()
+    .extension(executed::MarkExecution);
     if let Some(ctx) = ctx {
         builder = builder.data(ctx);
     }

@@ -3,6 +3,7 @@
 
 mod graphql;
 pub mod live;
+pub mod media;
 pub mod ws;
 
 use std::time::Duration;
@@ -149,7 +150,7 @@ async fn graphql_shaped_errors(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(media::is_graphql_json);
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
