@@ -59,7 +59,8 @@ async function refusedWithoutToken() {
     );
   }), 10000, 'refusal without a token');
   client.dispose();
-  check('no token: refused before any data', !acked && outcome !== 'data' && outcome !== 'complete',
+  check('no token: refused with 4403 Forbidden before any data',
+    !acked && outcome?.code === 4403,
     `acked=${acked} outcome=${JSON.stringify(outcome?.code ?? outcome)}`);
 }
 
