@@ -3,6 +3,7 @@
 //! schema's faithfulness to api-contract.graphql, and `--live-cpus`.
 
 mod contract;
+mod ids;
 mod live_cpus;
 
 use std::path::Path;
