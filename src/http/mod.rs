@@ -1,6 +1,7 @@
 //! The axum router: GraphQL over HTTP and WebSocket, GraphiQL, probes, and
 //! the tower-http layers around them.
 
+mod graphiql;
 mod graphql;
 pub mod live;
 pub mod media;
@@ -12,7 +13,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -65,7 +66,8 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
             limits.request_timeout,
         ));
     Router::new()
-        .route("/", get(graphiql))
+        .route("/", get(graphiql::page))
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/graphql/ws", get(ws::handler))
@@ -97,16 +99,6 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_origin(AllowOrigin::list(allowed))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-}
-
-async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("billrun")
-            .finish(),
-    )
 }
 
 /// The process is alive.

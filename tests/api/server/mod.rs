@@ -3,6 +3,7 @@
 //! schema's faithfulness to api-contract.graphql, and `--live-cpus`.
 
 mod contract;
+mod graphiql;
 mod ids;
 mod live_cpus;
 
