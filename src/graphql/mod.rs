@@ -2,6 +2,7 @@
 //! against the contract, guards on every field, and the one error mapping.
 
 pub mod error;
+pub mod executed;
 pub mod guard;
 pub mod idempotent;
 pub mod loaders;
@@ -35,7 +36,8 @@ pub fn build_schema(ctx: Option<Ctx>) -> AppSchema {
     .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
     .limit_directives(MAX_DIRECTIVES)
     .extension(crate::http::metrics::OperationMetrics)
-    .disable_suggestions();
+    .disable_suggestions()
+    .extension(executed::MarkExecution);
     if let Some(ctx) = ctx {
         builder = builder.data(ctx);
     }

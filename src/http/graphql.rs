@@ -5,17 +5,23 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 
+use super::media::Media;
 use super::{json_error, AppState};
 use crate::auth::AuthError;
 use crate::config::Introspection;
 use crate::domain::access::{Principal, Role};
 use crate::graphql::error::{with_codes, BAD_USER_INPUT, UNAUTHENTICATED};
+use crate::graphql::executed::Executed;
 use crate::graphql::loaders::loaders;
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let media = Media::of(&headers);
+    media.label(answer_post(&state, &headers, body, media).await)
+}
+
+async fn answer_post(state: &AppState, headers: &HeaderMap, body: Bytes, media: Media) -> Response {
     // Only JSON: a form or text/plain POST is how cross-site requests
     // sneak past CORS preflight.
     let json = headers
@@ -33,7 +39,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             BAD_USER_INPUT,
         );
     }
-    let principal = match authenticate(&state, &headers) {
+    let principal = match authenticate(state, headers) {
         Ok(p) => p,
         Err(err) => return unauthenticated(err),
     };
@@ -60,7 +66,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         Some(key) => request.data(crate::graphql::idempotent::HeaderKey(key.to_string())),
         None => request,
     };
-    execute(&state, principal, request).await
+    execute(state, principal, request, media).await
 }
 
 pub async fn get(
@@ -68,7 +74,17 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let principal = match authenticate(&state, &headers) {
+    let media = Media::of(&headers);
+    media.label(answer_get(&state, &headers, query, media).await)
+}
+
+async fn answer_get(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<String>,
+    media: Media,
+) -> Response {
+    let principal = match authenticate(state, headers) {
         Ok(p) => p,
         Err(err) => return unauthenticated(err),
     };
@@ -90,7 +106,7 @@ pub async fn get(
             BAD_USER_INPUT,
         );
     }
-    execute(&state, principal, request).await
+    execute(state, principal, request, media).await
 }
 
 /// GraphQL over HTTP names the operation `operationName`; async-graphql's
@@ -141,6 +157,7 @@ async fn execute(
     state: &AppState,
     principal: Principal,
     request: async_graphql::Request,
+    media: Media,
 ) -> Response {
     if let Some(limiter) = &state.limiter {
         if limiter.check_key(&principal.subject).is_err() {
@@ -167,9 +184,11 @@ async fn execute(
     } else {
         request.disable_introspection()
     };
+    let executed = Executed::default();
     let request = request
         .data(loaders(state.ctx.clone(), principal.clone()))
-        .data(principal);
+        .data(principal)
+        .data(executed.clone());
     let response = with_codes(state.schema.execute(request).await);
-    Json(response).into_response()
+    media.reply(&response, executed.happened())
 }

@@ -1,8 +1,10 @@
 //! The axum router: GraphQL over HTTP and WebSocket, GraphiQL, probes, and
 //! the tower-http layers around them.
 
+mod graphiql;
 mod graphql;
 pub mod live;
+pub mod media;
 pub mod metrics;
 mod trace;
 pub mod ws;
@@ -13,7 +15,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -66,7 +68,8 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
             limits.request_timeout,
         ));
     Router::new()
-        .route("/", get(graphiql))
+        .route("/", get(graphiql::page))
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/graphql/ws", get(ws::handler))
@@ -116,16 +119,6 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("billrun")
-            .finish(),
-    )
-}
-
 /// The process is alive.
 async fn health() -> &'static str {
     "ok"
@@ -167,7 +160,7 @@ async fn graphql_shaped_errors(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(media::is_graphql_json);
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

@@ -3,7 +3,9 @@
 //! adds what it lacks: a token check before any data, a cap on subscriptions
 //! per connection, refusal of a duplicate subscription id (4409, as the
 //! protocol says), a deadline for connection_init (4408), a message size
-//! limit, and closing every stream on shutdown.
+//! limit, closing every stream on shutdown, and the close codes
+//! graphql-transport-ws names where async-graphql sends generic ones
+//! (4400, 4401, 4403; see [`spec_close`]).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -103,6 +105,10 @@ struct Held {
     active: HashSet<String>,
     initialised: bool,
     violation: Option<(u16, String)>,
+    /// graphql-transport-ws (not the legacy graphql-ws sub-protocol).
+    modern: bool,
+    /// connection_init came with a token that was refused.
+    init_refused: bool,
 }
 
 /// A message's `type` (empty if it has none) and `id`.
@@ -171,12 +177,15 @@ type Sink = SplitSink<WebSocket, Message>;
 
 async fn serve(socket: WebSocket, state: AppState, protocol: Protocols) {
     let (sink, stream) = socket.split();
-    let held = Arc::new(Mutex::new(Held::default()));
+    let held = Arc::new(Mutex::new(Held {
+        modern: protocol == Protocols::GraphQLWS,
+        ..Held::default()
+    }));
     let (violation_tx, violation_rx) = tokio::sync::mpsc::channel::<()>(1);
     let inbound = guarded(stream, held.clone(), violation_tx);
-    let init_state = state.clone();
+    let (init_state, init_held) = (state.clone(), held.clone());
     let outbound = Protocol::new(state.schema.clone(), inbound, protocol)
-        .on_connection_init(move |payload| connection_init(init_state, payload));
+        .on_connection_init(move |payload| connection_init(init_state, init_held, payload));
     futures_util::pin_mut!(outbound);
     // Made once: each message wakes the relay loop, and a fresh
     // `cancelled()` per wake would register with the token's tree every time.
@@ -214,16 +223,19 @@ fn guarded(
 /// principal, and its loaders the data every operation sees.
 async fn connection_init(
     state: AppState,
+    held: Arc<Mutex<Held>>,
     payload: serde_json::Value,
 ) -> async_graphql::Result<Data> {
     let header = payload
         .get("Authorization")
         .or_else(|| payload.get("authorization"))
         .and_then(|v| v.as_str());
-    let principal = state
-        .keys
-        .from_header(header)
-        .map_err(|_| async_graphql::Error::new("invalid or missing token"))?;
+    let principal = state.keys.from_header(header).map_err(|_| {
+        if let Ok(mut held) = held.lock() {
+            held.init_refused = true;
+        }
+        async_graphql::Error::new("invalid or missing token")
+    })?;
     let mut data = Data::default();
     data.insert(loaders(state.ctx.clone(), principal.clone()));
     data.insert(principal);
@@ -259,6 +271,7 @@ async fn relay(
                     }
                 }
                 Some(WsMessage::Close(code, reason)) => {
+                    let (code, reason) = spec_close(held, code, reason);
                     let _ = sink.send(close(code, reason)).await;
                     return;
                 }
@@ -298,7 +311,34 @@ async fn close_on_violation(sink: &mut Sink, held: &Mutex<Held>) {
     }
 }
 
-fn close(code: u16, reason: String) -> Message {
+/// async-graphql closes a graphql-transport-ws connection with 1002 for a
+/// message it cannot read and for a refused connection_init, and with 1011
+/// for a subscribe before the ack; the protocol names 4400 Invalid message,
+/// 4403 Forbidden and 4401 Unauthorized, which clients such as graphql-ws
+/// act on (they do not retry a 4403). The legacy protocol has no codes.
+fn spec_close(held: &Mutex<Held>, code: u16, reason: String) -> (u16, String) {
+    let (modern, init_refused) = held
+        .lock()
+        .map(|h| (h.modern, h.init_refused))
+        .unwrap_or((false, false));
+    match code {
+        _ if !modern => (code, reason),
+        1002 if init_refused => (4403, "Forbidden".into()),
+        1002 => (4400, reason),
+        1011 => (4401, "Unauthorized".into()),
+        _ => (code, reason),
+    }
+}
+
+/// A close frame; its reason cut to the 123 bytes a frame can carry.
+fn close(code: u16, mut reason: String) -> Message {
+    if reason.len() > 123 {
+        let cut = (0..=123)
+            .rev()
+            .find(|&i| reason.is_char_boundary(i))
+            .unwrap_or(0);
+        reason.truncate(cut);
+    }
     Message::Close(Some(CloseFrame {
         code,
         reason: reason.into(),

@@ -1,9 +1,11 @@
 // End-to-end: billrun's subscriptions through the real `graphql-ws` client,
-// as GraphiQL, Apollo and urql use it. Usage:
+// as GraphiQL, Apollo and urql use it, then Apollo Client and urql over
+// HTTP (clients.mjs). Usage:
 //   node run.mjs http://127.0.0.1:PORT <admin JWT>
 // Prints "e2e: N passed, N failed" and exits non-zero on any failure.
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { realClients } from './clients.mjs';
 
 const [base, token] = process.argv.slice(2);
 if (!base || !token) {
@@ -59,7 +61,8 @@ async function refusedWithoutToken() {
     );
   }), 10000, 'refusal without a token');
   client.dispose();
-  check('no token: refused before any data', !acked && outcome !== 'data' && outcome !== 'complete',
+  check('no token: refused with 4403 Forbidden before any data',
+    !acked && outcome?.code === 4403,
     `acked=${acked} outcome=${JSON.stringify(outcome?.code ?? outcome)}`);
 }
 
@@ -125,6 +128,7 @@ async function runProgressLive() {
 try {
   await refusedWithoutToken();
   await runProgressLive();
+  await realClients({ base, token, check });
 } catch (e) {
   check('e2e run', false, String(e));
 }

@@ -78,6 +78,7 @@ impl BillingQuery {
     ) -> async_graphql::Result<Vec<AgentDefinition>> {
         let config = agent::read_config(ctx.data::<Ctx>()?, principal(ctx)?).await?;
         Ok(vec![AgentDefinition {
+            id: ID(agent::AGENT_KEY.into()),
             key: agent::AGENT_KEY.into(),
             name: agent::AGENT_NAME.into(),
             execution_mode: ExecutionMode::Code,

@@ -30,6 +30,12 @@ pub struct BillingAgentConfig(pub billing_agent_config::Model);
 
 #[Object]
 impl BillingAgentConfig {
+    /// Stable, so that a client cache (Apollo, urql's graphcache) replaces
+    /// the configuration it holds with what `updateBillingAgentConfig`
+    /// returns.
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
     async fn auto_post_invoices(&self) -> bool {
         self.0.auto_post_invoices
     }
@@ -49,6 +55,8 @@ impl BillingAgentConfig {
 
 #[derive(SimpleObject)]
 pub struct AgentDefinition {
+    /// The agent's key, stable across releases: what client caches key it by.
+    pub id: ID,
     /// "billing-run"
     pub key: String,
     /// "Billing Run Agent"

@@ -1,9 +1,10 @@
 //! The AR aging report.
 
-use async_graphql::{Context, Enum, InputType, Lookahead, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputType, Lookahead, Object, SimpleObject, ID};
 use tokio::sync::OnceCell;
 
 use super::billing::{load_customer, Invoice};
+use super::id;
 use super::setup::{Customer, LegalEntity};
 use crate::domain::aging::RowPage;
 use crate::domain::aging::{Bucket, Buckets};
@@ -74,6 +75,13 @@ pub struct ArAgingRow {
 
 #[Object]
 impl ArAgingRow {
+    /// The customer's id: a report has one row per customer. A client cache
+    /// normalising by id holds one row per customer, so a page showing two
+    /// reports of different dates at once keys rows by report instead
+    /// (Apollo `keyFields`, urql `keys`).
+    async fn id(&self) -> ID {
+        id(self.customer_id)
+    }
     async fn customer(&self, ctx: &Context<'_>) -> async_graphql::Result<Customer> {
         load_customer(ctx, self.customer_id).await
     }

@@ -70,12 +70,11 @@ async fn no_data_before_connection_init_or_with_a_bad_token_at_init() {
     let mut early = Client::open(app.port).await;
     early.subscribe("early", query, json!({})).await;
     let (frames, code) = early.closing(Duration::from_secs(5)).await;
-    // graphql-transport-ws names 4401 Unauthorized here; async-graphql
-    // closes with 1011. Either way: closed, and nothing was sent.
     assert_eq!(
         (frames.len(), code),
-        (0, Some(1011)),
-        "SECURITY 24: subscribe before connection_init: closed, no data: {frames:?}"
+        (0, Some(4401)),
+        "SECURITY 24, graphql-transport-ws: subscribe before connection_ack closes with \
+         4401 Unauthorized, no data: {frames:?}"
     );
 
     let good = admin();
@@ -97,12 +96,11 @@ async fn no_data_before_connection_init_or_with_a_bad_token_at_init() {
         c.init(payload).await;
         c.subscribe("s", query, json!({})).await;
         let (frames, code) = c.closing(Duration::from_secs(5)).await;
-        // graphql-transport-ws recommends 4403 Forbidden; async-graphql
-        // answers a refused connection_init with 1002.
         assert_eq!(
             (frames.len(), code),
-            (0, Some(1002)),
-            "SECURITY 24: {what} at connection_init: no connection_ack, no data, closed: {frames:?}"
+            (0, Some(4403)),
+            "SECURITY 24, graphql-transport-ws: {what} at connection_init closes with 4403 \
+             Forbidden: no connection_ack, no data: {frames:?}"
         );
     }
     Client::authed(app.port, &admin()).await.barrier().await;

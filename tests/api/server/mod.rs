@@ -3,6 +3,8 @@
 //! schema's faithfulness to api-contract.graphql, and `--live-cpus`.
 
 mod contract;
+mod graphiql;
+mod ids;
 mod live_cpus;
 mod metrics;
 

@@ -8,6 +8,7 @@ mod documents;
 mod failures;
 mod http;
 mod limits;
+mod media;
 mod websocket;
 
 use serde_json::{json, Value};

@@ -16,7 +16,7 @@ async fn still_up(port: u16) {
 }
 
 #[tokio::test]
-async fn a_second_connection_init_closes_with_4429_and_a_malformed_frame_with_1002() {
+async fn a_second_connection_init_closes_with_4429_and_an_invalid_message_with_4400() {
     let app = spawn_app().await;
     let mut c = Client::authed(app.port, &admin()).await;
     c.init(json!({ "Authorization": format!("Bearer {}", admin()) }))
@@ -28,16 +28,24 @@ async fn a_second_connection_init_closes_with_4429_and_a_malformed_frame_with_10
         "SECURITY 24, graphql-transport-ws: a second connection_init closes the socket with \
          4429 Too many initialisation requests, no second ack: {frames:?}"
     );
-    // graphql-transport-ws asks for 4400; async-graphql closes a frame it
-    // cannot read with 1002 (protocol error), which the client sees the same way.
-    for garbage in ["this is not JSON", "{\"type\":\"subscribe\"}", "[1,2,3]"] {
+    // async-graphql closes a frame it cannot read with 1002; the server
+    // sends the 4400 graphql-transport-ws names.
+    let invalid = [
+        "this is not JSON",
+        "{\"type\":\"subscribe\"}",
+        "[1,2,3]",
+        "{\"type\":\"no_such_type\",\"id\":\"1\"}",
+        "{\"type\":\"subscribe\",\"id\":\"1\",\"payload\":{\"query\":7}}",
+    ];
+    for garbage in invalid {
         let mut c = Client::authed(app.port, &admin()).await;
         c.text(garbage.into()).await;
         let (frames, code) = c.closing(Duration::from_secs(5)).await;
         assert_eq!(
             (frames.len(), code),
-            (0, Some(1002)),
-            "SECURITY 24: a malformed frame {garbage:?} closes the socket, no data: {frames:?}"
+            (0, Some(4400)),
+            "SECURITY 24, graphql-transport-ws: an invalid message {garbage:?} closes the \
+             socket with 4400, no data: {frames:?}"
         );
     }
     still_up(app.port).await;
