@@ -13,6 +13,7 @@ mod m0003_invoice_posted_voided_on;
 mod m0004_credit_notes;
 mod m0005_notifications;
 mod m0006_credit_applied_on;
+mod m0007_webhooks;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_credit_notes::MIGRATION),
             Box::new(m0005_notifications::MIGRATION),
             Box::new(m0006_credit_applied_on::MIGRATION),
+            Box::new(m0007_webhooks::MIGRATION),
         ]
     }
 }
