@@ -5,6 +5,7 @@ pub mod credit_notes;
 pub mod notifications;
 pub mod schedule;
 pub mod setup;
+pub mod webhooks;
 
 /// Named as api-contract.graphql names it.
 #[derive(async_graphql::MergedObject, Default)]
@@ -15,4 +16,5 @@ pub struct MutationRoot(
     credit_notes::CreditNotesMutation,
     schedule::ScheduleMutation,
     notifications::NotificationsMutation,
+    webhooks::WebhooksMutation,
 );
