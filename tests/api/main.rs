@@ -19,3 +19,4 @@ mod scheduler;
 mod server;
 mod setup;
 mod transport;
+mod webhooks;
