@@ -146,8 +146,10 @@ pub struct ServeArgs {
     /// Seed the demo data when the database is empty.
     #[arg(long, env = "BILLRUN_DEMO", default_value_t = false)]
     pub demo: bool,
+    /// Boxed: the knobs would otherwise make `Command::Serve` outweigh the
+    /// other commands many times over.
     #[command(flatten)]
-    pub webhooks: WebhookArgs,
+    pub webhooks: Box<WebhookArgs>,
 }
 
 fn duration(value: &str) -> Result<std::time::Duration, String> {

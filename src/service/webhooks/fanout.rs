@@ -41,6 +41,12 @@ async fn page(ctx: &Ctx) -> ServiceResult<Option<usize>> {
     let targets = endpoints::enabled(&ctx.db).await?;
     let rows = deliveries(&targets, &events);
     let n = rows.len();
+    if rows.is_empty() {
+        // Nothing to queue: one short statement, no write transaction
+        // (on SQLite it would wait for, and delay, a billing run's chunk).
+        queue::advance_cursor(&ctx.db, from, to).await?;
+        return Ok(Some(0));
+    }
     let tx = store::begin_write(&ctx.db).await?;
     if !queue::advance_cursor(&tx, from, to).await? {
         // Another replica fanned this page out; read on from where it got.
