@@ -25,7 +25,8 @@ use crate::domain::webhook::{previous_still_signs, receives};
 use crate::service::{Ctx, ServiceResult};
 use crate::store::{webhook as endpoints, webhook_delivery as queue};
 
-/// How often old attempt logs are purged.
+/// How often old attempt logs are purged (more often when the retention
+/// itself is shorter).
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// A claim outlives the attempt's timeout by this much (writing the
 /// outcome included); a killed worker's delivery waits as long.
@@ -57,7 +58,8 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
         if let Err(err) = dispatch(&ctx, &sender, &slots, &inflight).await {
             tracing::warn!(error = %err, "webhook claim failed; retrying");
         }
-        if purged.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+        let every = PURGE_EVERY.min(ctx.webhooks.retention);
+        if purged.is_none_or(|at| at.elapsed() >= every) {
             purge(&ctx).await;
             purged = Some(Instant::now());
         }

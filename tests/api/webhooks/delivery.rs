@@ -149,3 +149,73 @@ async fn a_partner_endpoint_never_gets_another_entity_s_events_and_cannot_name_o
         "an owner without events:read receives nothing"
     );
 }
+
+#[tokio::test]
+async fn a_queued_event_its_owner_may_no_longer_read_is_never_sent() {
+    use entity::webhook_delivery::{self as delivery, WebhookDeliveryStatus};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+    let app = hooks_app().await;
+    let a = entity_with(&app, "WHC", 1).await;
+    let b = entity_with(&app, "WHD", 1).await;
+    let from = last_position(&app).await;
+    trigger_run(&app, &b, "2026-11-27", true).await;
+    let theirs = events_after(&app, from, Some(&b))
+        .await
+        .pop()
+        .expect("an event of B");
+    let partner = crate::helpers::token_with(|c| {
+        c.sub = "narrowed-partner".into();
+        c.role = "PARTNER".into();
+        c.scopes = vec!["events:read".into(), "webhooks:write".into()];
+        c.legal_entities = vec![a.clone()];
+    });
+    let hook = Receiver::start().await;
+    let (id, _) = endpoint_as(&app, &partner, &hook.url, json!({})).await;
+    // Queued as if before the owner's access narrowed to entity A.
+    let queued = delivery::ActiveModel {
+        endpoint_id: Set(id.parse().expect("id")),
+        event_id: Set(theirs.id),
+        legal_entity_id: Set(theirs.legal_entity_id),
+        status: Set(WebhookDeliveryStatus::Pending),
+        attempt_count: Set(0),
+        next_attempt_ms: Set(Some(0)),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .expect("a queued delivery");
+    let row = crate::helpers::poll_until(
+        "the delivery is settled",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(50),
+        || async {
+            let row = delivery::Entity::find_by_id(queued.id)
+                .one(&app.db)
+                .await
+                .ok()
+                .flatten()?;
+            (row.status == WebhookDeliveryStatus::Failed).then_some(row)
+        },
+    )
+    .await;
+    let attempts = entity::webhook_attempt::Entity::find()
+        .filter(entity::webhook_attempt::Column::DeliveryId.eq(row.id))
+        .all(&app.db)
+        .await
+        .expect("attempts");
+    assert!(
+        hook.hits().is_empty(),
+        "Webhooks: checked when delivering: nothing was sent"
+    );
+    assert_eq!(attempts.len(), 1, "refused once, not retried: {attempts:?}");
+    assert!(
+        attempts[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("may not read")),
+        "{attempts:?}"
+    );
+    assert!(attempts[0].status_code.is_none());
+}

@@ -174,15 +174,17 @@ pub const PROCESS_ARGS: &[&str] = &[
     "50ms",
 ];
 
+/// The same knobs for an in-process server.
+pub fn configure(a: &mut billrun::config::ServeArgs) {
+    a.webhooks.webhook_allow_hosts = vec!["127.0.0.1".into()];
+    a.webhooks.webhook_retry_schedule =
+        billrun::config::Schedule(vec![Duration::from_millis(100), Duration::from_millis(200)]);
+    a.webhooks.webhook_timeout = Duration::from_secs(1);
+    a.webhooks.webhook_poll = Duration::from_millis(50);
+}
+
 pub async fn hooks_app() -> TestApp {
-    spawn_app_with(|a| {
-        a.webhooks.webhook_allow_hosts = vec!["127.0.0.1".into()];
-        a.webhooks.webhook_retry_schedule =
-            billrun::config::Schedule(vec![Duration::from_millis(100), Duration::from_millis(200)]);
-        a.webhooks.webhook_timeout = Duration::from_secs(1);
-        a.webhooks.webhook_poll = Duration::from_millis(50);
-    })
-    .await
+    spawn_app_with(configure).await
 }
 
 pub const CREATE: &str = "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) {

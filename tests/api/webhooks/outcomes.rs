@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 
 use super::{deliveries, endpoint, hooks_app, settled, Receiver, Reply};
 use crate::helpers::billing::{entity_with, outbox, trigger_run, COMPLETED_EVENT};
-use crate::helpers::{admin, TestApp};
+use std::time::Duration;
+
+use crate::helpers::{admin, poll_until, spawn_app_with, TestApp};
 
 /// An endpoint for `billing_run.completed` only, answering from `hook`'s
 /// script, and one run: the endpoint's id.
@@ -172,4 +174,78 @@ async fn an_endpoint_slower_than_the_timeout_fails_with_a_timeout_logged() {
         "the retry succeeds: {rows:?}"
     );
     assert!(deliveries(&app, &id).await.len() == 1);
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_longer_than_disable_after_is_disabled() {
+    let app = spawn_app_with(|a| {
+        super::configure(a);
+        a.webhooks.webhook_disable_after = std::time::Duration::from_millis(1);
+    })
+    .await;
+    let hook = Receiver::start().await;
+    hook.always(Reply::Status(500));
+    let id = one_event(&app, "WO7", &hook).await;
+    let data = poll_until(
+        "the endpoint is disabled",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async {
+            let data = app
+                .data(
+                    &admin(),
+                    "{ webhookEndpoints { enabled disabledReason } }",
+                    json!({}),
+                )
+                .await;
+            (data["webhookEndpoints"][0]["enabled"] == false).then_some(data)
+        },
+    )
+    .await;
+    let reason = data["webhookEndpoints"][0]["disabledReason"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        reason.starts_with("failing since 20"),
+        "Webhooks: disabled after failing too long: {reason}"
+    );
+    let disabled = outbox(&app)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "webhook_endpoint.disabled")
+        .count();
+    assert_eq!(disabled, 1, "one webhook_endpoint.disabled event");
+    let rows = deliveries(&app, &id).await;
+    assert!(
+        rows[0]["attempts"].as_array().is_some_and(|a| a.len() >= 2),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn attempt_logs_older_than_the_retention_are_purged() {
+    let app = spawn_app_with(|a| {
+        super::configure(a);
+        a.webhooks.webhook_attempt_retention = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let hook = Receiver::start().await;
+    let id = one_event(&app, "WO8", &hook).await;
+    let rows = settled(&app, &id, 1).await;
+    assert_eq!(rows[0]["status"], "SUCCEEDED", "test setup: {rows:?}");
+    poll_until(
+        "the attempt log is purged",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async {
+            let rows = deliveries(&app, &id).await;
+            (rows[0]["attempts"] == json!([])).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        deliveries(&app, &id).await[0]["attemptCount"],
+        1,
+        "the delivery itself stays"
+    );
 }
