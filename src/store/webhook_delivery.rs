@@ -108,6 +108,21 @@ pub async fn due_heads(conn: &impl ConnectionTrait, limit: usize) -> StoreResult
         .collect()
 }
 
+/// The endpoint's oldest unfinished delivery (the only one it may be
+/// sent; `claim` then checks it is due and free).
+pub async fn head_of(conn: &impl ConnectionTrait, endpoint: i64) -> StoreResult<Option<i64>> {
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::EndpointId.eq(endpoint))
+        .filter(Column::Status.is_in(WebhookDeliveryStatus::OPEN))
+        .order_by_asc(Column::EventId)
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await?)
+}
+
 fn lapsed(backend: DbBackend) -> sea_orm::Condition {
     sea_orm::Condition::any()
         .add(Column::LeaseOwner.is_null())

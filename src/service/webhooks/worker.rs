@@ -28,6 +28,8 @@ use crate::store::{webhook as endpoints, webhook_delivery as queue};
 /// How often old attempt logs are purged (more often when the retention
 /// itself is shorter).
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// Deliveries one endpoint sends in a row before its slot is given back.
+const RUN: usize = 50;
 /// A claim outlives the attempt's timeout by this much (writing the
 /// outcome included); a killed worker's delivery waits as long.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
@@ -68,6 +70,11 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
     let _ = tokio::time::timeout(ctx.webhooks.timeout, inflight.wait()).await;
 }
 
+fn lease_ms(ctx: &Ctx) -> i64 {
+    let lease = ctx.webhooks.timeout + LEASE_MARGIN;
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Claims due deliveries for the free slots and sends each in a task.
 async fn dispatch(
     ctx: &Ctx,
@@ -79,24 +86,47 @@ async fn dispatch(
     if free == 0 {
         return Ok(());
     }
-    let lease = ctx.webhooks.timeout + LEASE_MARGIN;
-    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     for id in queue::due_heads(&ctx.db, free).await? {
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             break;
         };
         let token = ctx.next_lease_token();
-        let Some(delivery) = queue::claim(&ctx.db, id, &token, lease_ms).await? else {
+        let Some(delivery) = queue::claim(&ctx.db, id, &token, lease_ms(ctx)).await? else {
             continue;
         };
-        let (ctx, sender) = (ctx.clone(), sender.clone());
-        inflight.spawn(async move {
-            if let Err(err) = deliver(&ctx, &sender, &delivery, &token, slot).await {
-                tracing::warn!(error = %err, delivery = delivery.id, "webhook attempt not recorded");
-            }
-        });
+        inflight.spawn(drain(ctx.clone(), sender.clone(), delivery, token, slot));
     }
     Ok(())
+}
+
+/// Sends a claimed delivery, then the endpoint's next ones while they are
+/// due, up to `RUN` in a row: a backlog drains without waiting for the
+/// next poll, and the slot is then given back so other endpoints get it.
+async fn drain(
+    ctx: Ctx,
+    sender: Arc<Sender>,
+    mut delivery: Delivery,
+    mut token: String,
+    _slot: OwnedSemaphorePermit,
+) {
+    for _ in 0..RUN {
+        if let Err(err) = deliver(&ctx, &sender, &delivery, &token).await {
+            tracing::warn!(error = %err, delivery = delivery.id, "webhook attempt not recorded");
+            return;
+        }
+        if ctx.shutdown.is_cancelled() {
+            return;
+        }
+        let next = match queue::head_of(&ctx.db, delivery.endpoint_id).await {
+            Ok(Some(id)) => id,
+            _ => return,
+        };
+        token = ctx.next_lease_token();
+        match queue::claim(&ctx.db, next, &token, lease_ms(&ctx)).await {
+            Ok(Some(claimed)) => delivery = claimed,
+            _ => return,
+        }
+    }
 }
 
 /// One attempt of a claimed delivery, recorded.
@@ -105,7 +135,6 @@ async fn deliver(
     sender: &Sender,
     delivery: &Delivery,
     token: &str,
-    _slot: OwnedSemaphorePermit,
 ) -> ServiceResult<()> {
     let endpoint = endpoints::by_id(&ctx.db, delivery.endpoint_id).await?;
     let Some(endpoint) = endpoint.filter(|e| e.enabled) else {
