@@ -41,7 +41,8 @@ impl AllowList {
         Ok(list)
     }
 
-    fn names_host(&self, host: &str) -> bool {
+    /// The list names this host (by name, not address).
+    pub fn names_host(&self, host: &str) -> bool {
         self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 

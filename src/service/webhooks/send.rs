@@ -31,7 +31,7 @@ async fn allowed_addrs(
     port: u16,
     allow: &AllowList,
 ) -> std::io::Result<Vec<SocketAddr>> {
-    let named = check_url(&format!("http://{host}/"), allow).is_ok();
+    let named = allow.names_host(host);
     let addrs = tokio::net::lookup_host((host, port)).await?;
     Ok(addrs
         .filter(|a| named || address_allowed(a.ip(), allow))
@@ -70,8 +70,7 @@ pub async fn check_resolved(
     match tokio::time::timeout(SAVE_LOOKUP, tokio::net::lookup_host((host.as_str(), port))).await {
         Ok(Ok(addrs)) => {
             let addrs: Vec<SocketAddr> = addrs.collect();
-            let named = check_url(&format!("http://{host}/"), allow).is_ok();
-            if !named && addrs.iter().any(|a| !address_allowed(a.ip(), allow)) {
+            if !allow.names_host(host) && addrs.iter().any(|a| !address_allowed(a.ip(), allow)) {
                 return Err(DomainError::new("url", "resolves to an internal address"));
             }
             Ok(())
@@ -218,4 +217,30 @@ fn describe(err: reqwest::Error, timeout: Duration) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn allow(entries: &[&str]) -> AllowList {
+        AllowList::parse(&entries.iter().map(|e| e.to_string()).collect::<Vec<_>>())
+            .expect("allow-list")
+    }
+
+    /// The resolver is the delivery-time guard: a name that resolves to
+    /// loopback (here `localhost`, from /etc/hosts) yields no address to
+    /// connect to unless the allow-list names the address or the host.
+    #[tokio::test]
+    async fn the_client_s_resolver_drops_internal_addresses_unless_allowed() {
+        let name = || Name::from_str("localhost").expect("a name");
+        let refused = Guard(AllowList::default()).resolve(name()).await;
+        assert!(refused.is_err(), "localhost resolves to loopback only");
+        let by_address = Guard(allow(&["127.0.0.1", "::1"])).resolve(name()).await;
+        assert!(by_address.is_ok_and(|mut a| a.next().is_some()));
+        let by_name = Guard(allow(&["localhost"])).resolve(name()).await;
+        assert!(by_name.is_ok_and(|mut a| a.next().is_some()));
+    }
 }
