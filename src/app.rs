@@ -112,7 +112,8 @@ impl Application {
             args.live_cpus.as_ref().map(|c| c.0.as_slice()),
         )
         .context("Failed to start the live runtime")?;
-        let ctx = service_context(open_database(&args).await?, &args);
+        let mut ctx = service_context(open_database(&args).await?, &args);
+        ctx.webhooks = std::sync::Arc::new(webhook_settings(&args)?);
         prepare_data(&ctx, args.demo).await?;
         if dev_secret {
             print_dev_token(&keys, &args.claims)?;
@@ -225,6 +226,39 @@ fn service_context(conn: DatabaseConnection, args: &ServeArgs) -> Ctx {
     ctx
 }
 
+/// Webhook settings; the key that seals secrets at rest is
+/// `--webhook-secret-key`, else the JWT secret (each through its own
+/// derivation), else on SQLite a random key kept beside the database file
+/// (none on PostgreSQL: webhooks are then refused, see `SecretCipher`).
+fn webhook_settings(args: &ServeArgs) -> anyhow::Result<crate::service::webhooks::Settings> {
+    use crate::service::webhooks::{SecretCipher, Settings};
+    let hooks = &args.webhooks;
+    let configured = hooks
+        .webhook_secret_key
+        .as_deref()
+        .or(args.jwt_secret.as_deref())
+        .filter(|k| !k.is_empty());
+    let cipher = match configured {
+        Some(key) => SecretCipher::from_passphrase(key),
+        None => match db::sqlite_file(&args.db.database_url) {
+            Some(file) => {
+                let path = file.with_extension("webhook-key");
+                SecretCipher::from_passphrase(&auth::load_or_create_secret(&path)?)
+            }
+            None if db::is_sqlite(&args.db.database_url) => SecretCipher::random(),
+            None => {
+                tracing::warn!(
+                    "no BILLRUN_WEBHOOK_SECRET_KEY or BILLRUN_JWT_SECRET: webhooks cannot be created or sent"
+                );
+                SecretCipher::unconfigured()
+            }
+        },
+    };
+    let allow = crate::domain::webhook::address::AllowList::parse(&hooks.webhook_allow_hosts)
+        .map_err(anyhow::Error::msg)?;
+    Ok(Settings::from_args(hooks, cipher, allow))
+}
+
 /// Before serving: the demo data if asked for, and the billing runs a
 /// previous process left unfinished taken up again.
 async fn prepare_data(ctx: &Ctx, demo: bool) -> anyhow::Result<()> {
@@ -294,6 +328,12 @@ fn start_background_tasks(ctx: &Ctx, args: &ServeArgs, live: &LiveRuntime) {
         crate::service::billing::resume_every(ctx.lease_ms),
         shutdown.clone(),
     ));
+    if args.webhooks.webhook_worker {
+        tokio::spawn(crate::service::webhooks::worker::run(
+            ctx.clone(),
+            shutdown.clone(),
+        ));
+    }
     if args.scheduler_poll_secs > 0 {
         tokio::spawn(crate::service::scheduler::run_poller(
             ctx.clone(),

@@ -152,6 +152,84 @@ pub struct ServeArgs {
     /// Seed the demo data when the database is empty.
     #[arg(long, env = "BILLRUN_DEMO", default_value_t = false)]
     pub demo: bool,
+    /// Boxed: the knobs would otherwise make `Command::Serve` outweigh the
+    /// other commands many times over.
+    #[command(flatten)]
+    pub webhooks: Box<WebhookArgs>,
+}
+
+fn duration(value: &str) -> Result<std::time::Duration, String> {
+    crate::domain::webhook::parse_duration(value)
+}
+
+fn schedule(value: &str) -> Result<Schedule, String> {
+    let steps = crate::domain::webhook::parse_schedule(value)?;
+    Ok(Schedule(steps))
+}
+
+/// The delays between webhook attempts (`--webhook-retry-schedule`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule(pub Vec<std::time::Duration>);
+
+/// Outbound webhooks (README, "Webhooks for partners").
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Key that encrypts webhook secrets at rest (any string; 32+ random
+    /// bytes recommended). Unset: derived from the JWT secret.
+    #[arg(long, env = "BILLRUN_WEBHOOK_SECRET_KEY", hide_env_values = true)]
+    pub webhook_secret_key: Option<String>,
+    /// Hosts, addresses or CIDRs webhooks may reach although internal
+    /// (loopback, private, ...) and over plain http, comma-separated.
+    #[arg(long, env = "BILLRUN_WEBHOOK_ALLOW_HOSTS", value_delimiter = ',')]
+    pub webhook_allow_hosts: Vec<String>,
+    /// Delays before each retry (±20 % jitter); after the last, FAILED.
+    #[arg(long, env = "BILLRUN_WEBHOOK_RETRY_SCHEDULE", default_value = "5s,5m,30m,2h,5h,10h,10h", value_parser = schedule)]
+    pub webhook_retry_schedule: Schedule,
+    /// An endpoint failing without a success for this long is disabled.
+    #[arg(long, env = "BILLRUN_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = duration)]
+    pub webhook_disable_after: std::time::Duration,
+    /// Attempt logs older than this are deleted.
+    #[arg(long, env = "BILLRUN_WEBHOOK_ATTEMPT_RETENTION", default_value = "30d", value_parser = duration)]
+    pub webhook_attempt_retention: std::time::Duration,
+    /// One attempt (connect, send, read the answer) is cut off after this.
+    #[arg(long, env = "BILLRUN_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub webhook_timeout: std::time::Duration,
+    /// Attempts in flight at once per server process (each endpoint has
+    /// at most one: deliveries go in position order).
+    #[arg(long, env = "BILLRUN_WEBHOOK_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub webhook_concurrency: u32,
+    /// How often the worker looks for new events and due retries.
+    #[arg(long, env = "BILLRUN_WEBHOOK_POLL", default_value = "250ms", value_parser = duration)]
+    pub webhook_poll: std::time::Duration,
+    /// Deliver webhooks from this process (off: only the API serves).
+    #[arg(long, env = "BILLRUN_WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_worker: bool,
+}
+
+impl Default for WebhookArgs {
+    fn default() -> Self {
+        use std::time::Duration;
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        WebhookArgs {
+            webhook_secret_key: None,
+            webhook_allow_hosts: Vec::new(),
+            webhook_retry_schedule: Schedule(vec![
+                Duration::from_secs(5),
+                minutes(5),
+                minutes(30),
+                minutes(120),
+                minutes(300),
+                minutes(600),
+                minutes(600),
+            ]),
+            webhook_disable_after: minutes(5 * 24 * 60),
+            webhook_attempt_retention: minutes(30 * 24 * 60),
+            webhook_timeout: Duration::from_secs(10),
+            webhook_concurrency: 16,
+            webhook_poll: Duration::from_millis(250),
+            webhook_worker: true,
+        }
+    }
 }
 
 /// A set of CPU numbers (`--live-cpus`).

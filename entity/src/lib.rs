@@ -24,3 +24,6 @@ pub mod payment;
 pub mod scheduled_job;
 pub mod status;
 pub mod tax_code;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

@@ -88,6 +88,20 @@ stored_state!(
     KeyStatus as "lowercase" { Pending, Done }
 );
 
+stored_state!(
+    /// `webhook_delivery.status`: PENDING until the first failure,
+    /// RETRYING while retries remain, then SUCCEEDED or FAILED.
+    WebhookDeliveryStatus as "SCREAMING_SNAKE_CASE" { Pending, Retrying, Succeeded, Failed }
+);
+
+impl WebhookDeliveryStatus {
+    /// PENDING and RETRYING: still to be sent.
+    pub const OPEN: [WebhookDeliveryStatus; 2] = [
+        WebhookDeliveryStatus::Pending,
+        WebhookDeliveryStatus::Retrying,
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ mod m0004_credit_notes;
 mod m0005_notifications;
 mod m0006_credit_applied_on;
 mod m0007_contract_lifecycle;
+mod m0008_webhooks;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_notifications::MIGRATION),
             Box::new(m0006_credit_applied_on::MIGRATION),
             Box::new(m0007_contract_lifecycle::MIGRATION),
+            Box::new(m0008_webhooks::MIGRATION),
         ]
     }
 }

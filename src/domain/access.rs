@@ -42,16 +42,19 @@ pub enum Scope {
     ContractsWrite,
     ConfigWrite,
     EventsRead,
+    /// Manage the caller's own webhook endpoints.
+    WebhooksWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::BillingRead,
         Scope::BillingRun,
         Scope::ArRead,
         Scope::ContractsWrite,
         Scope::ConfigWrite,
         Scope::EventsRead,
+        Scope::WebhooksWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Scope {
             Scope::ContractsWrite => "contracts:write",
             Scope::ConfigWrite => "config:write",
             Scope::EventsRead => "events:read",
+            Scope::WebhooksWrite => "webhooks:write",
         }
     }
 }

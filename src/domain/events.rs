@@ -19,5 +19,8 @@ pub const CONTRACT_CHANGED: &str = "contract.changed";
 /// A finished run notified (per the agent's notification level).
 pub const NOTIFICATION_CREATED: &str = "notification.created";
 
+/// A webhook endpoint was disabled (410 Gone, or failing too long).
+pub const WEBHOOK_ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
+
 /// What starts the Billing Run Agent (its definition lists them).
 pub const AGENT_TRIGGERS: [&str; 2] = ["schedule.fired", "billing_run.manual_trigger"];

@@ -15,5 +15,6 @@ pub mod money;
 pub mod schedule;
 pub mod terms;
 pub mod validate;
+pub mod webhook;
 
 pub use error::DomainError;

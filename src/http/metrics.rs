@@ -12,6 +12,10 @@
 //! | `billrun_invoices_created_total` | |
 //! | `billrun_billing_run_duration_seconds` (histogram) | |
 //! | `billrun_db_pool_connections` | `state` (`idle`, `in_use`) |
+//! | `billrun_outbox_backlog` | events not yet fanned out to webhooks |
+//! | `billrun_webhook_backlog` | open (pending or retrying) deliveries |
+//! | `billrun_webhook_oldest_pending_seconds` | age of the oldest open delivery |
+//! | `billrun_webhook_attempts_total` | `outcome` (`success`, `http_error`, `error`) |
 //!
 //! /health, /ready and /metrics are not counted.
 
@@ -165,6 +169,17 @@ impl Extension for OperationMetrics {
     }
 }
 
+/// One webhook attempt: `success` (2xx), `http_error` (another status) or
+/// `error` (no answer: refused, timeout, connection).
+pub fn webhook_attempt(status: Option<u16>) {
+    let outcome = match status {
+        Some(s) if (200..300).contains(&s) => "success",
+        Some(_) => "http_error",
+        None => "error",
+    };
+    metrics::counter!("billrun_webhook_attempts_total", "outcome" => outcome).increment(1);
+}
+
 /// A finished billing run.
 pub fn run_finished(status: &str, invoices: i32, took: Duration) {
     metrics::counter!("billrun_billing_runs_total", "status" => status.to_string()).increment(1);
@@ -173,8 +188,8 @@ pub fn run_finished(status: &str, invoices: i32, took: Duration) {
     metrics::histogram!("billrun_billing_run_duration_seconds").record(took.as_secs_f64());
 }
 
-/// Gauges read from the pool every `every` until `stop`: connections by
-/// state.
+/// Gauges read every `every` until `stop`: pool connections by state, and
+/// the webhook queue.
 pub async fn upkeep(
     db: DatabaseConnection,
     every: Duration,
@@ -185,6 +200,17 @@ pub async fn upkeep(
         metrics::gauge!("billrun_db_pool_connections", "state" => "idle").set(f64::from(idle));
         metrics::gauge!("billrun_db_pool_connections", "state" => "in_use")
             .set(f64::from(size.saturating_sub(idle)));
+        match crate::store::webhook_delivery::backlog(&db).await {
+            Ok((outbox, open, oldest)) => {
+                metrics::gauge!("billrun_outbox_backlog").set(outbox as f64);
+                metrics::gauge!("billrun_webhook_backlog").set(open as f64);
+                let age = oldest.map_or(0.0, |t| {
+                    (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+                });
+                metrics::gauge!("billrun_webhook_oldest_pending_seconds").set(age);
+            }
+            Err(err) => tracing::debug!(error = %err, "webhook backlog not read"),
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}

@@ -19,6 +19,7 @@ pub mod posting;
 pub mod runs;
 pub mod scheduler;
 pub mod setup;
+pub mod webhooks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub struct Ctx {
     pub pending_key_ttl: chrono::Duration,
     /// This process; lease tokens are `<instance>/<n>`, one per execution.
     pub instance: String,
+    /// Webhook configuration and the key that seals their secrets.
+    pub webhooks: Arc<webhooks::Settings>,
     executions: Arc<AtomicU64>,
 }
 
@@ -76,6 +79,7 @@ impl Ctx {
             max_lead_days: DEFAULT_MAX_LEAD_DAYS,
             pending_key_ttl: chrono::Duration::minutes(2),
             instance: instance_id(),
+            webhooks: Arc::new(webhooks::Settings::new(webhooks::SecretCipher::random())),
             executions: Arc::new(AtomicU64::new(1)),
         }
     }

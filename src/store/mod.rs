@@ -20,6 +20,8 @@ pub mod outbox;
 pub mod party;
 pub mod runs;
 pub mod schedule;
+pub mod webhook;
+pub mod webhook_delivery;
 
 use sea_orm::sea_query::IntoCondition;
 use sea_orm::{

@@ -20,3 +20,4 @@ mod scheduler;
 mod server;
 mod setup;
 mod transport;
+mod webhooks;

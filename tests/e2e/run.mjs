@@ -3,9 +3,13 @@
 // HTTP (clients.mjs). Usage:
 //   node run.mjs http://127.0.0.1:PORT <admin JWT>
 // Prints "e2e: N passed, N failed" and exits non-zero on any failure.
+import { createServer } from 'node:http';
 import { createClient } from 'graphql-ws';
+import standardwebhooks from 'standardwebhooks';
 import WebSocket from 'ws';
 import { realClients } from './clients.mjs';
+
+const { Webhook } = standardwebhooks;
 
 const [base, token] = process.argv.slice(2);
 if (!base || !token) {
@@ -125,10 +129,66 @@ async function runProgressLive() {
     JSON.stringify(last));
 }
 
+// A receiver on 127.0.0.1 (the server runs with --webhook-allow-hosts
+// 127.0.0.1): resolves with the first request's raw body and headers.
+function receiver() {
+  let got;
+  const first = new Promise((resolve) => { got = resolve; });
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      res.writeHead(204).end();
+      got({ body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
+    });
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({ server, first, port: server.address().port }));
+  });
+}
+
+// A billing_run.completed webhook, verified with the official Standard
+// Webhooks package (an implementation independent of billrun's).
+async function webhookVerified() {
+  const { server, first, port } = await receiver();
+  const suffix = Date.now().toString(36).toUpperCase().slice(-6);
+  const { createLegalEntity: entity } = await gql(
+    'mutation($i: CreateLegalEntityInput!) { createLegalEntity(input: $i) { id } }',
+    { i: { code: `WH${suffix}`, name: 'Hooks', currency: 'EUR', country: 'EE', timezone: 'Europe/Tallinn' } },
+  );
+  const { createWebhookEndpoint: made } = await gql(
+    'mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret endpoint { id } } }',
+    { i: { url: `http://127.0.0.1:${port}/hook`, legalEntityId: entity.id, eventTypes: ['billing_run.completed'] } },
+  );
+  await gql('mutation($e: ID) { triggerBillingRun(input: { legalEntityId: $e, asOf: "2026-06-30", wait: true }) { runs { id } } }',
+    { e: entity.id });
+  const hit = await withTimeout(first, 20000, 'the webhook to arrive');
+  server.close();
+  let payload = null;
+  try {
+    payload = new Webhook(made.secret).verify(hit.body, hit.headers);
+  } catch (e) {
+    check('webhook signature verifies with standardwebhooks', false, String(e));
+    return;
+  }
+  check('webhook signature verifies with standardwebhooks',
+    payload.type === 'billing_run.completed' && payload.data.legalEntityId === entity.id
+      && hit.headers['webhook-id'] === payload.data.id,
+    JSON.stringify(payload));
+  let tampered = false;
+  try {
+    new Webhook(made.secret).verify(hit.body.replace('completed', 'failed'), hit.headers);
+  } catch {
+    tampered = true;
+  }
+  check('a tampered webhook body does not verify', tampered);
+}
+
 try {
   await refusedWithoutToken();
   await runProgressLive();
   await realClients({ base, token, check });
+  await webhookVerified();
 } catch (e) {
   check('e2e run', false, String(e));
 }

@@ -6,6 +6,7 @@ pub mod lifecycle;
 pub mod notifications;
 pub mod schedule;
 pub mod setup;
+pub mod webhooks;
 
 /// Named as api-contract.graphql names it.
 #[derive(async_graphql::MergedObject, Default)]
@@ -17,4 +18,5 @@ pub struct MutationRoot(
     lifecycle::LifecycleMutation,
     schedule::ScheduleMutation,
     notifications::NotificationsMutation,
+    webhooks::WebhooksMutation,
 );

@@ -7,6 +7,7 @@ pub mod events;
 pub mod notifications;
 pub mod schedule;
 pub mod setup;
+pub mod webhooks;
 
 /// Named as api-contract.graphql names it.
 #[derive(async_graphql::MergedObject, Default)]
@@ -19,4 +20,5 @@ pub struct QueryRoot(
     schedule::ScheduleQuery,
     events::EventsQuery,
     notifications::NotificationsQuery,
+    webhooks::WebhooksQuery,
 );

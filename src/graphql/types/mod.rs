@@ -10,6 +10,7 @@ pub mod events;
 pub mod notification;
 pub mod schedule;
 pub mod setup;
+pub mod webhook;
 
 use async_graphql::ID;
 

@@ -93,6 +93,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         live_nice: 10,
         live_cpus: None,
         demo: false,
+        webhooks: Default::default(),
     }
 }
 
