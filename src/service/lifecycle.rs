@@ -467,40 +467,7 @@ async fn record(
     notes: &[entity::credit_note::Model],
     actor: &str,
 ) -> ServiceResult<()> {
-    let effective = match change {
-        Change::Amend { effective, .. } => *effective,
-        Change::Pause { from, .. } => *from,
-        Change::Resume { on } => *on,
-        Change::Cancel { last_day } => *last_day,
-    };
-    let mut details = json!({
-        "effectiveDate": effective.to_string(),
-        "creditNoteIds": notes.iter().map(|n| n.id.to_string()).collect::<Vec<_>>(),
-    });
-    match (request, change) {
-        (ChangeRequest::Pause { until, .. }, _) => {
-            details["until"] = json!(until.map(|d| d.to_string()));
-        }
-        (ChangeRequest::Cancel { immediate, reason }, _) => {
-            details["policy"] = json!(if immediate.is_some() {
-                "IMMEDIATE"
-            } else {
-                "END_OF_TERM"
-            });
-            details["reason"] = json!(reason);
-        }
-        (_, Change::Amend { lines, .. }) => {
-            details["lines"] = json!(lines
-                .iter()
-                .map(|l| json!({
-                    "description": l.description,
-                    "quantity": l.quantity.normalize().to_string(),
-                    "unitPrice": l.unit_price.normalize().to_string(),
-                }))
-                .collect::<Vec<_>>());
-        }
-        _ => {}
-    }
+    let details = details_of(request, change, notes);
     let subject_id = loaded.contract.id.to_string();
     outbox::insert_events(
         txn,
@@ -525,4 +492,52 @@ async fn record(
     )
     .await?;
     Ok(())
+}
+
+/// What `history` shows of a change: its effective date, the notes it
+/// issued, and what it was asked (pause end, policy and reason, new lines).
+fn details_of(
+    request: &ChangeRequest,
+    change: &Change,
+    notes: &[entity::credit_note::Model],
+) -> serde_json::Value {
+    let effective = match change {
+        Change::Amend { effective, .. } => *effective,
+        Change::Pause { from, .. } => *from,
+        Change::Resume { on } => *on,
+        Change::Cancel { last_day } => *last_day,
+    };
+    let mut details = json!({
+        "effectiveDate": effective.to_string(),
+        "creditNoteIds": notes.iter().map(|n| n.id.to_string()).collect::<Vec<_>>(),
+    });
+    match (request, change) {
+        (ChangeRequest::Pause { until, .. }, _) => {
+            details["until"] = json!(until.map(|d| d.to_string()));
+        }
+        (ChangeRequest::Cancel { immediate, reason }, _) => {
+            let policy = if immediate.is_some() {
+                "IMMEDIATE"
+            } else {
+                "END_OF_TERM"
+            };
+            details["policy"] = json!(policy);
+            details["reason"] = json!(reason);
+        }
+        (_, Change::Amend { lines, .. }) => {
+            let lines: Vec<_> = lines
+                .iter()
+                .map(|l| {
+                    json!({
+                        "description": l.description,
+                        "quantity": l.quantity.normalize().to_string(),
+                        "unitPrice": l.unit_price.normalize().to_string(),
+                    })
+                })
+                .collect();
+            details["lines"] = json!(lines);
+        }
+        _ => {}
+    }
+    details
 }
