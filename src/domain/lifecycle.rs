@@ -90,6 +90,22 @@ impl Pause {
     }
 }
 
+/// Whether a pause (oldest first, as stored) covers `today`: the contract
+/// is PAUSED then.
+pub fn paused_on(pauses: &[Pause], today: NaiveDate) -> bool {
+    pauses.iter().any(|p| p.covers(today))
+}
+
+/// The latest pause not over by `today`, in force or to come: what
+/// `pausedFrom` / `pausedUntil` show.
+pub fn current_pause(pauses: &[Pause], today: NaiveDate) -> Option<Pause> {
+    pauses
+        .iter()
+        .rev()
+        .find(|p| p.until.is_none_or(|u| u > today))
+        .copied()
+}
+
 /// The days of `span` that no pause covers.
 pub fn unpaused(span: Span, pauses: &[Pause]) -> Vec<Span> {
     let cuts: Vec<Span> = pauses.iter().filter_map(Pause::span).collect();

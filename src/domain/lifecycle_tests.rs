@@ -273,3 +273,27 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn the_current_pause_is_the_latest_not_over_and_paused_means_covering_today() {
+    let over = Pause {
+        from: d(2026, 1, 1),
+        until: Some(d(2026, 2, 1)),
+    };
+    let coming = Pause {
+        from: d(2026, 6, 1),
+        until: None,
+    };
+    let today = d(2026, 3, 1);
+    assert_eq!(current_pause(&[over, coming], today), Some(coming));
+    assert!(
+        !paused_on(&[over, coming], today),
+        "a pause to come is not in force"
+    );
+    assert!(paused_on(&[over, coming], d(2026, 7, 1)));
+    assert_eq!(
+        current_pause(&[over], today),
+        None,
+        "a pause over by today is not shown"
+    );
+}

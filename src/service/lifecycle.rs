@@ -45,13 +45,54 @@ pub enum ChangeRequest {
         on: NaiveDate,
     },
     Cancel {
-        /// `None`: END_OF_TERM.
-        immediate: Option<Option<NaiveDate>>,
+        policy: CancelPolicy,
+        /// IMMEDIATE only; default today in the entity's timezone.
+        effective: Option<NaiveDate>,
         reason: Option<String>,
     },
 }
 
+/// When a cancellation ends the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelPolicy {
+    /// On the given day (default today); billed days after it are credited.
+    Immediate,
+    /// With the current period; nothing credited.
+    EndOfTerm,
+}
+
+impl CancelPolicy {
+    fn as_str(self) -> &'static str {
+        match self {
+            CancelPolicy::Immediate => "IMMEDIATE",
+            CancelPolicy::EndOfTerm => "END_OF_TERM",
+        }
+    }
+}
+
 impl ChangeRequest {
+    /// What can be refused before reading anything: a date with
+    /// END_OF_TERM, a reason that is not a short single-line text.
+    fn check(&self) -> ServiceResult<()> {
+        if let ChangeRequest::Cancel {
+            policy,
+            effective,
+            reason,
+        } = self
+        {
+            if *policy == CancelPolicy::EndOfTerm && effective.is_some() {
+                return Err(ServiceError::bad_input(
+                    "effectiveDate",
+                    "only an IMMEDIATE cancellation takes a date",
+                ));
+            }
+            if let Some(reason) = reason {
+                crate::domain::validate::name("reason", reason)?;
+            }
+        }
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             ChangeRequest::Amend { .. } => "AMENDED",
@@ -73,6 +114,7 @@ pub async fn change_contract(
     request: ChangeRequest,
 ) -> ServiceResult<contract::Model> {
     require(principal, Scope::ContractsWrite)?;
+    request.check()?;
     let mut tried = 1;
     loop {
         match try_change(ctx, principal, id, &request).await {
@@ -210,13 +252,15 @@ async fn to_change(
         },
         ChangeRequest::Resume { on } => Change::Resume { on: *on },
         ChangeRequest::Cancel {
-            immediate: Some(day),
+            policy: CancelPolicy::Immediate,
+            effective,
             ..
         } => Change::Cancel {
-            last_day: day.unwrap_or(loaded.today),
+            last_day: effective.unwrap_or(loaded.today),
         },
         ChangeRequest::Cancel {
-            immediate: None, ..
+            policy: CancelPolicy::EndOfTerm,
+            ..
         } => Change::Cancel {
             last_day: loaded.terms.end_of_term(loaded.today).ok_or_else(|| {
                 ServiceError::bad_input("policy", "the contract has no current period")
@@ -515,13 +559,8 @@ fn details_of(
         (ChangeRequest::Pause { until, .. }, _) => {
             details["until"] = json!(until.map(|d| d.to_string()));
         }
-        (ChangeRequest::Cancel { immediate, reason }, _) => {
-            let policy = if immediate.is_some() {
-                "IMMEDIATE"
-            } else {
-                "END_OF_TERM"
-            };
-            details["policy"] = json!(policy);
+        (ChangeRequest::Cancel { policy, reason, .. }, _) => {
+            details["policy"] = json!(policy.as_str());
             details["reason"] = json!(reason);
         }
         (_, Change::Amend { lines, .. }) => {

@@ -32,6 +32,7 @@ pub struct ResumeContractInput {
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::service::lifecycle::CancelPolicy")]
 pub enum CancelPolicy {
     Immediate,
     EndOfTerm,
@@ -114,22 +115,11 @@ impl LifecycleMutation {
         id: ID,
         input: CancelContractInput,
     ) -> async_graphql::Result<Contract> {
-        let immediate = match input.policy {
-            CancelPolicy::Immediate => Some(input.effective_date.map(|d| d.0)),
-            CancelPolicy::EndOfTerm if input.effective_date.is_some() => {
-                return Err(ServiceError::bad_input(
-                    "effectiveDate",
-                    "only an IMMEDIATE cancellation takes a date",
-                )
-                .into())
-            }
-            CancelPolicy::EndOfTerm => None,
+        let request = ChangeRequest::Cancel {
+            policy: input.policy.into(),
+            effective: input.effective_date.map(|d| d.0),
+            reason: input.reason,
         };
-        let reason = input
-            .reason
-            .map(|r| crate::domain::validate::name("reason", &r))
-            .transpose()
-            .map_err(ServiceError::from)?;
-        change(ctx, &id, ChangeRequest::Cancel { immediate, reason }).await
+        change(ctx, &id, request).await
     }
 }

@@ -6,7 +6,7 @@ use entity::{audit_event, contract, contract_line, contract_pause};
 use super::id;
 use super::setup::{Customer, TaxCode};
 use crate::domain::amount::{Price, Quantity};
-use crate::domain::lifecycle::Pause;
+use crate::domain::lifecycle::{self, Pause};
 use crate::domain::schedule;
 use crate::graphql::loaders::{
     loader_error, CustomerId, HistoryOf, LegalEntityId, LinesOf, Loaders, PausesOf, TaxCodeId,
@@ -90,12 +90,7 @@ impl Contract {
             return Ok(stored.into());
         }
         let today = self.today(ctx).await?;
-        let paused = self
-            .pauses(ctx)
-            .await?
-            .iter()
-            .any(|p| pause(p).covers(today));
-        Ok(if paused {
+        Ok(if lifecycle::paused_on(&self.pauses(ctx).await?, today) {
             ContractStatus::Paused
         } else {
             ContractStatus::Active
@@ -103,14 +98,14 @@ impl Contract {
     }
     /// The pause in force or to come (null when there is none).
     async fn paused_from(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Date>> {
-        Ok(self.current_pause(ctx).await?.map(|p| Date(p.from_date)))
+        Ok(self.current_pause(ctx).await?.map(|p| Date(p.from)))
     }
     /// Null while paused with no resume date.
     async fn paused_until(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Date>> {
         Ok(self
             .current_pause(ctx)
             .await?
-            .and_then(|p| p.until_date.map(Date)))
+            .and_then(|p| p.until.map(Date)))
     }
     async fn cancelled_at(&self) -> Option<Date> {
         self.0.cancelled_at.map(Date)
@@ -176,21 +171,22 @@ impl Contract {
     }
 }
 
-fn pause(p: &contract_pause::Model) -> Pause {
-    Pause {
-        from: p.from_date,
-        until: p.until_date,
-    }
-}
-
 impl Contract {
-    async fn pauses(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<contract_pause::Model>> {
-        Ok(ctx
+    /// The contract's pauses, oldest first.
+    async fn pauses(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Pause>> {
+        let rows: Vec<contract_pause::Model> = ctx
             .data::<Loaders>()?
             .load_one(PausesOf(self.0.id))
             .await
             .map_err(loader_error)?
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok(rows
+            .iter()
+            .map(|p| Pause {
+                from: p.from_date,
+                until: p.until_date,
+            })
+            .collect())
     }
 
     async fn today(&self, ctx: &Context<'_>) -> async_graphql::Result<chrono::NaiveDate> {
@@ -204,17 +200,9 @@ impl Contract {
     }
 
     /// The latest pause not over by today.
-    async fn current_pause(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<Option<contract_pause::Model>> {
+    async fn current_pause(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Pause>> {
         let today = self.today(ctx).await?;
-        Ok(self
-            .pauses(ctx)
-            .await?
-            .into_iter()
-            .rev()
-            .find(|p| p.until_date.is_none_or(|u| u > today)))
+        Ok(lifecycle::current_pause(&self.pauses(ctx).await?, today))
     }
 }
 
