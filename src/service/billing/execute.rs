@@ -105,7 +105,7 @@ pub async fn execute(ctx: Ctx, run_id: i64) {
     .await;
     match finished {
         Ok(Some(run)) => {
-            crate::http::metrics::run_finished(
+            crate::telemetry::run_finished(
                 run.status.to_string().as_str(),
                 run.invoice_count,
                 started.elapsed(),

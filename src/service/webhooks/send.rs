@@ -145,7 +145,7 @@ impl Sender {
             Ok((url, _)) => self.post(url, event, secrets).await,
         };
         attempt.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        crate::http::metrics::webhook_attempt(attempt.status);
+        crate::telemetry::webhook_attempt(attempt.status);
         attempt
     }
 
