@@ -36,9 +36,16 @@ fn pg_base() -> Option<String> {
 }
 
 pub async fn fresh(backend: &'static str) -> anyhow::Result<BenchDb> {
+    fresh_named(backend, "").await
+}
+
+/// A fresh database whose PostgreSQL name ends in `suffix`, for a bench
+/// that needs two at once.
+pub async fn fresh_named(backend: &'static str, suffix: &str) -> anyhow::Result<BenchDb> {
     if backend == "sqlite" {
         if let Ok(path) = std::env::var("BENCH_KEEP_SQLITE") {
             // Keep the database for EXPLAIN afterwards.
+            let path = format!("{path}{suffix}");
             let _ = std::fs::remove_file(&path);
             return Ok(BenchDb {
                 label: "SQLite",
@@ -58,7 +65,7 @@ pub async fn fresh(backend: &'static str) -> anyhow::Result<BenchDb> {
         });
     }
     let base = pg_base().ok_or_else(|| anyhow::anyhow!("no PostgreSQL URL"))?;
-    let name = format!("billrun_bench_{}", std::process::id());
+    let name = format!("billrun_bench_{}{suffix}", std::process::id());
     let admin = Database::connect(base.as_str()).await?;
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
