@@ -338,8 +338,7 @@ async fn floor(conn: &DatabaseConnection, le: i64) -> anyhow::Result<()> {
     let payload = "'{\"invoiceId\":\"' || CAST(i.id AS TEXT) || '\",\"number\":\"' || i.number || \
         '\",\"customerId\":\"' || CAST(i.customer_id AS TEXT) || '\",\"total\":\"' || CAST(i.total_e4 AS TEXT) || \
         '\",\"currency\":\"EUR\",\"dueDate\":\"' || CAST(i.due_date AS TEXT) || '\"}'";
-    let events = 
-        "SELECT 'invoice.delivery_requested' AS t, i.id AS s, i.id * 2 AS o FROM invoice i JOIN customer cu ON cu.id = i.customer_id \
+    let events = "SELECT 'invoice.delivery_requested' AS t, i.id AS s, i.id * 2 AS o FROM invoice i JOIN customer cu ON cu.id = i.customer_id \
            WHERE cu.email IS NOT NULL \
          UNION ALL SELECT 'payment.collection_requested', i.id, i.id * 2 + 1 FROM invoice i JOIN customer cu ON cu.id = i.customer_id \
            WHERE cu.has_payment_method";
