@@ -2,6 +2,8 @@
 
 use anyhow::Context;
 use clap::Parser;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, Application};
@@ -9,7 +11,7 @@ use crate::auth::{self, Claims};
 use crate::config::{Cli, Command, LogFormat};
 use crate::domain::access::{Role, Scope};
 use crate::service::Ctx;
-use crate::{db, demo, graphql};
+use crate::{db, demo, graphql, otlp};
 
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -154,19 +156,34 @@ async fn run_billing(args: crate::config::RunBillingArgs) -> anyhow::Result<()> 
 }
 
 async fn serve(args: crate::config::ServeArgs) -> anyhow::Result<()> {
-    init_logs(args.log_format);
+    let exporter = otlp::start(&args.otlp_endpoint)?;
+    init_logs_with(args.log_format, exporter.as_ref());
     let app = Application::build(args)
         .await
         .context("Failed to start billrun")?;
-    app.run_until_stopped().await
+    let stopped = app.run_until_stopped().await;
+    if let Some(exporter) = exporter {
+        // Sends what is still batched; the SDK blocks while it does.
+        let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
+    }
+    stopped
 }
 
 fn init_logs(format: LogFormat) {
+    init_logs_with(format, None);
+}
+
+/// Log lines to stdout, and spans to OTLP when an exporter runs.
+fn init_logs_with(format: LogFormat, exporter: Option<&otlp::Exporter>) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(otlp::layer(exporter));
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json())
+            .try_init(),
     };
 }

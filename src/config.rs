@@ -77,6 +77,11 @@ pub struct ServeArgs {
     /// the public one (empty: no metrics).
     #[arg(long, env = "BILLRUN_METRICS_BIND", default_value = "127.0.0.1:9464")]
     pub metrics_bind: String,
+    /// OTLP/HTTP collector to export spans to, e.g. http://127.0.0.1:4318
+    /// (spans go to <endpoint>/v1/traces); an incoming traceparent is their
+    /// parent. Needs a billrun built with `--features otlp`; empty: off.
+    #[arg(long, env = "BILLRUN_OTLP_ENDPOINT", default_value = "")]
+    pub otlp_endpoint: String,
     #[command(flatten)]
     pub db: DbArgs,
     /// HS256 secret for JWTs (at least 32 bytes). Unset with SQLite: a random

@@ -14,6 +14,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod import;
+pub mod otlp;
 pub mod service;
 pub mod store;
 pub mod telemetry;

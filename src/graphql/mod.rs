@@ -1,6 +1,7 @@
 //! The GraphQL API: roots merged from one file per domain, types written
 //! against the contract, guards on every field, and the one error mapping.
 
+pub mod depth;
 pub mod error;
 pub mod executed;
 pub mod guard;
@@ -20,7 +21,11 @@ pub type AppSchema =
     Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
 /// Limits that stop hostile documents at validation, before any resolver.
+/// Data may nest 12 fields deep ([`depth::DataDepth`]); introspection 15,
+/// what graphql-js's introspection query needs (GraphiQL, graphql-inspector
+/// and codegen send it).
 pub const MAX_DEPTH: usize = 12;
+pub const MAX_INTROSPECTION_DEPTH: usize = 15;
 pub const MAX_COMPLEXITY: usize = 5_000;
 pub const MAX_RECURSIVE_DEPTH: usize = 32;
 pub const MAX_DIRECTIVES: usize = 10;
@@ -31,7 +36,8 @@ pub fn build_schema(ctx: Option<Ctx>) -> AppSchema {
         mutation::MutationRoot::default(),
         subscription::SubscriptionRoot::default(),
     )
-    .limit_depth(MAX_DEPTH)
+    .limit_depth(MAX_INTROSPECTION_DEPTH)
+    .extension(depth::DataDepth)
     .limit_complexity(MAX_COMPLEXITY)
     .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
     .limit_directives(MAX_DIRECTIVES)

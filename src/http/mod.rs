@@ -89,12 +89,15 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|request: &axum::http::Request<Body>| {
                     let trace_id = trace::trace_id(request.headers());
-                    tracing::info_span!(
+                    let span = tracing::info_span!(
                         "request",
                         method = %request.method(),
                         path = %request.uri().path(),
                         trace_id = trace_id.as_deref().unwrap_or(""),
-                    )
+                    );
+                    // With `--features otlp`: the exported span's parent.
+                    crate::otlp::set_parent(&span, request.headers());
+                    span
                 })
                 // One access-log line per request, at INFO, inside the span (with
                 // its trace id).

@@ -1,7 +1,7 @@
 // Apollo Client 4 and urql 6 against the real server, as a front end uses
 // them: root fragments `on Query`, Apollo's normalised cache updated by a
-// mutation's answer (thanks to the ids), and error codes as each client
-// surfaces them.
+// mutation's answer (thanks to the ids), AR aging rows of two dates kept
+// apart in that cache, and error codes as each client surfaces them.
 import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { Client, fetchExchange } from '@urql/core';
 
@@ -63,7 +63,55 @@ async function urql({ base, token, check }) {
     codeOf(refused.error?.graphQLErrors) === 'UNAUTHENTICATED', String(refused.error));
 }
 
+const AGING = gql`query Aging($e: ID!, $d: Date) {
+  arAging(legalEntityId: $e, asOf: $d) { asOf rows { id buckets { current total } } } }`;
+
+async function post({ base, token }, query, variables = {}) {
+  const res = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await res.json();
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+// Two AR aging reports of one customer, as of two dates, in one Apollo
+// cache: each keeps its own row (the row id names the report's date).
+async function apolloAging(context) {
+  const { base, token, check } = context;
+  const code = `AG${Date.now().toString(36).toUpperCase().slice(-6)}`;
+  const { createLegalEntity: e } = await post(context,
+    'mutation($i: CreateLegalEntityInput!) { createLegalEntity(input: $i) { id } }',
+    { i: { code, name: 'Aging', currency: 'EUR', country: 'EE', timezone: 'Europe/Tallinn' } });
+  const { createCustomer: c } = await post(context,
+    'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }',
+    { i: { legalEntityId: e.id, name: 'Late Payer' } });
+  await post(context, 'mutation($i: CreateContractInput!) { createContract(input: $i) { id } }', {
+    i: { customerId: c.id, startDate: '2026-01-01', interval: 'MONTH',
+         lines: [{ description: 'Plan', quantity: '1', unitPrice: '10.00' }] },
+  });
+  await post(context, 'mutation($e: ID) { triggerBillingRun(input: { legalEntityId: $e, asOf: "2026-03-01", wait: true }) { runs { id } } }',
+    { e: e.id });
+  const client = new ApolloClient({
+    link: new HttpLink({ uri: `${base}/graphql`, headers: { authorization: `Bearer ${token}` } }),
+    cache: new InMemoryCache(),
+  });
+  const early = await client.query({ query: AGING, variables: { e: e.id, d: '2026-03-01' } });
+  const late = await client.query({ query: AGING, variables: { e: e.id, d: '2026-06-01' } });
+  const cachedEarly = client.readQuery({ query: AGING, variables: { e: e.id, d: '2026-03-01' } });
+  const row = (r) => r?.arAging?.rows?.[0];
+  check('apollo: two aging dates of one customer keep their own rows in the cache',
+    row(early.data)?.buckets?.current !== row(late.data)?.buckets?.current
+      && row(early.data)?.id !== row(late.data)?.id
+      && row(cachedEarly)?.buckets?.current === row(early.data)?.buckets?.current,
+    JSON.stringify({ early: row(early.data), late: row(late.data), cachedEarly: row(cachedEarly) }));
+  client.stop();
+}
+
 export async function realClients(context) {
   await apollo(context);
+  await apolloAging(context);
   await urql(context);
 }

@@ -4,7 +4,6 @@ use async_graphql::{Context, Enum, InputType, Lookahead, Object, SimpleObject, I
 use tokio::sync::OnceCell;
 
 use super::billing::{load_customer, Invoice};
-use super::id;
 use super::setup::{Customer, LegalEntity};
 use crate::domain::aging::RowPage;
 use crate::domain::aging::{Bucket, Buckets};
@@ -68,6 +67,8 @@ impl ArAgingInvoice {
 }
 
 pub struct ArAgingRow {
+    /// `aging:<legal entity>:<as of>:<customer>`, see [`row_id`].
+    id: ID,
     customer_id: i64,
     buckets: AgingBuckets,
     invoices: Vec<ArAgingInvoice>,
@@ -75,12 +76,12 @@ pub struct ArAgingRow {
 
 #[Object]
 impl ArAgingRow {
-    /// The customer's id: a report has one row per customer. A client cache
-    /// normalising by id holds one row per customer, so a page showing two
-    /// reports of different dates at once keys rows by report instead
-    /// (Apollo `keyFields`, urql `keys`).
-    async fn id(&self) -> ID {
-        id(self.customer_id)
+    /// `aging:<legalEntityId>:<asOf>:<customerId>`: one row per customer
+    /// and report, so a client cache normalising by id keeps the rows of
+    /// reports of different dates apart (and replaces a row when the same
+    /// report is asked again).
+    async fn id(&self) -> &ID {
+        &self.id
     }
     async fn customer(&self, ctx: &Context<'_>) -> async_graphql::Result<Customer> {
         load_customer(ctx, self.customer_id).await
@@ -190,6 +191,7 @@ impl ArAgingReport {
         Ok(rows
             .iter()
             .map(|r| ArAgingRow {
+                id: row_id(&self.head, r.customer_id),
                 customer_id: r.customer_id,
                 buckets: AgingBuckets::new(&r.buckets, r.total, minor),
                 invoices: by_customer.remove(&r.customer_id).unwrap_or_default(),
@@ -207,6 +209,17 @@ impl ArAgingReport {
         view.1
             .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("aging page missing")).into())
     }
+}
+
+/// A row's id: the report's scope (legal entity and as-of date) and the
+/// customer, so the same customer in reports of two dates has two ids.
+fn row_id(head: &AgingHead, customer_id: i64) -> ID {
+    ID(format!(
+        "aging:{}:{}:{}",
+        head.legal_entity.id,
+        head.as_of.format("%Y-%m-%d"),
+        customer_id
+    ))
 }
 
 /// The first `rowPage` of the selection as a page, when its arguments are

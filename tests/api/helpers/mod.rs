@@ -67,6 +67,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
     ServeArgs {
         bind: "127.0.0.1:0".into(),
         metrics_bind: String::new(),
+        otlp_endpoint: String::new(),
         db: DbArgs {
             database_url: database_url.into(),
             db_pool_size: 5,

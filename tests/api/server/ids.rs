@@ -44,17 +44,37 @@ async fn the_agent_and_its_config_keep_their_ids_across_an_update() {
 }
 
 #[tokio::test]
-async fn an_aging_row_is_identified_by_its_customer() {
+async fn an_aging_row_is_identified_by_its_report_and_customer() {
     let app = spawn_app().await;
     let (e, _) = one_invoice(&app, "IDS", "10.00", "2026-01-01").await;
     let q = "query($e: ID!, $d: Date) { arAging(legalEntityId: $e, asOf: $d) {
-      rows { id customer { id } } } }";
+      rows { id customer { id } }
+      rowPage(limit: 10) { rows { id } } } }";
+    let mut ids = Vec::new();
     for d in ["2026-01-15", "2026-04-15"] {
         let report = app.data(&admin(), q, json!({ "e": e, "d": d })).await;
         let row = &report["arAging"]["rows"][0];
-        assert!(row["id"].is_string(), "{report}");
-        assert_eq!(row["id"], row["customer"]["id"], "as of {d}: {report}");
+        let customer = row["customer"]["id"].as_str().unwrap_or_default();
+        assert_eq!(
+            row["id"],
+            format!("aging:{e}:{d}:{customer}"),
+            "the id names the entity, the date and the customer: {report}"
+        );
+        assert_eq!(
+            report["arAging"]["rowPage"]["rows"][0]["id"], row["id"],
+            "a page's row has the id of the same row in `rows`: {report}"
+        );
+        let again = app.data(&admin(), q, json!({ "e": e, "d": d })).await;
+        assert_eq!(
+            again["arAging"]["rows"][0]["id"], row["id"],
+            "stable: asked again"
+        );
+        ids.push(row["id"].clone());
     }
+    assert_ne!(
+        ids[0], ids[1],
+        "the same customer as of two dates is two rows, which a cache keeps apart"
+    );
     // The report itself is unchanged by the addition.
     assert_eq!(
         aging(&app, &e, Some("2026-01-15")).await["rows"]

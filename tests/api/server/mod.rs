@@ -7,6 +7,7 @@ mod graphiql;
 mod ids;
 mod live_cpus;
 mod metrics;
+mod otlp;
 
 use std::path::Path;
 use std::process::Command;

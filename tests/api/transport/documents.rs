@@ -19,7 +19,7 @@ const RUNS: &str = "{ billingRuns(legalEntityId: \"%E\") { edges { node { INNER 
 const DEEP_TRIGGER: &str = "mutation { triggerBillingRun(input: { legalEntityId: \"%E\", \
     asOf: \"2026-01-15\", wait: true }) { runs { INNER } } }";
 
-/// Twelve levels of introspection, one more than the depth limit allows.
+/// Sixteen levels of introspection, one more than its depth limit allows.
 fn introspection_bomb() -> String {
     let mut bomb = "__schema { types { fields { type { name } } } }".to_string();
     for _ in 0..11 {
@@ -220,6 +220,22 @@ const TYPOS: [&str; 6] = [
     "{ invoices(legalEntityId: \"1\", status: POSTE) { edges { node { id } } } }",
     "mutation { createCustomer(input: { legalEntityId: \"1\", nam: \"x\" }) { id } }",
 ];
+
+/// The introspection query GraphiQL sends (graphql-js's
+/// `getIntrospectionQuery`, as captured from the page billrun serves).
+const GRAPHIQL_INTROSPECTION: &str = include_str!("fixtures/graphiql-introspection.graphql");
+
+#[tokio::test]
+async fn the_introspection_query_of_graphiql_and_graphql_tools_passes_the_limits() {
+    let app = spawn_app().await;
+    let body = adm(&app, GRAPHIQL_INTROSPECTION).await;
+    assert!(body.get("errors").is_none(), "{body:.300}");
+    let schema = &body["data"]["__schema"];
+    assert_eq!(schema["queryType"]["name"], "Query", "{body:.300}");
+    assert_eq!(schema["subscriptionType"]["name"], "Subscription");
+    let types = schema["types"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(types > 50, "the whole schema: {types} types");
+}
 
 #[tokio::test]
 async fn introspection_follows_the_policy_and_errors_never_suggest_names() {
