@@ -13,6 +13,7 @@
 // "browser: N passed, N failed" and exits non-zero on any failure.
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { post, tally } from './harness.mjs';
 import { chromium } from 'playwright-core';
 
 const [base, token, allowedPort] = process.argv.slice(2);
@@ -20,23 +21,9 @@ if (!base || !token || !allowedPort) {
   console.error('usage: node browser.mjs BASE_URL TOKEN ALLOWED_PAGE_PORT');
   process.exit(2);
 }
-let passed = 0;
-let failed = 0;
+const { check, summary } = tally();
 
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } else {
-    failed += 1;
-    console.log(`FAIL ${name} ${detail}`);
-  }
-}
-
-function finish() {
-  console.log(`browser: ${passed} passed, ${failed} failed`);
-  process.exit(failed === 0 ? 0 : 1);
-}
+const finish = () => summary('browser');
 
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 function isLocal(url) {
@@ -45,16 +32,7 @@ function isLocal(url) {
   return LOCAL_HOSTS.has(u.hostname);
 }
 
-async function gql(query, variables = {}) {
-  const res = await fetch(base + '/graphql', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await res.json();
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
+const gql = (query, variables) => post(base, token, query, variables);
 
 function chromiumPath() {
   const candidates = [process.env.CHROMIUM, '/usr/lib/chromium/chromium', '/usr/bin/chromium']

@@ -4,6 +4,7 @@
 // apart in that cache, and error codes as each client surfaces them.
 import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { Client, fetchExchange } from '@urql/core';
+import { post } from './harness.mjs';
 
 const ENTITIES = `fragment Entities on Query { legalEntities { id code } }
 query Listed { ...Entities }`;
@@ -66,33 +67,23 @@ async function urql({ base, token, check }) {
 const AGING = gql`query Aging($e: ID!, $d: Date) {
   arAging(legalEntityId: $e, asOf: $d) { asOf rows { id buckets { current total } } } }`;
 
-async function post({ base, token }, query, variables = {}) {
-  const res = await fetch(`${base}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await res.json();
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
 
 // Two AR aging reports of one customer, as of two dates, in one Apollo
 // cache: each keeps its own row (the row id names the report's date).
 async function apolloAging(context) {
   const { base, token, check } = context;
   const code = `AG${Date.now().toString(36).toUpperCase().slice(-6)}`;
-  const { createLegalEntity: e } = await post(context,
+  const { createLegalEntity: e } = await post(base, token,
     'mutation($i: CreateLegalEntityInput!) { createLegalEntity(input: $i) { id } }',
     { i: { code, name: 'Aging', currency: 'EUR', country: 'EE', timezone: 'Europe/Tallinn' } });
-  const { createCustomer: c } = await post(context,
+  const { createCustomer: c } = await post(base, token,
     'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }',
     { i: { legalEntityId: e.id, name: 'Late Payer' } });
-  await post(context, 'mutation($i: CreateContractInput!) { createContract(input: $i) { id } }', {
+  await post(base, token, 'mutation($i: CreateContractInput!) { createContract(input: $i) { id } }', {
     i: { customerId: c.id, startDate: '2026-01-01', interval: 'MONTH',
          lines: [{ description: 'Plan', quantity: '1', unitPrice: '10.00' }] },
   });
-  await post(context, 'mutation($e: ID) { triggerBillingRun(input: { legalEntityId: $e, asOf: "2026-03-01", wait: true }) { runs { id } } }',
+  await post(base, token, 'mutation($e: ID) { triggerBillingRun(input: { legalEntityId: $e, asOf: "2026-03-01", wait: true }) { runs { id } } }',
     { e: e.id });
   const client = new ApolloClient({
     link: new HttpLink({ uri: `${base}/graphql`, headers: { authorization: `Bearer ${token}` } }),

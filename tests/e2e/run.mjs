@@ -4,6 +4,7 @@
 //   node run.mjs http://127.0.0.1:PORT <admin JWT>
 // Prints "e2e: N passed, N failed" and exits non-zero on any failure.
 import { createServer } from 'node:http';
+import { post, tally } from './harness.mjs';
 import { createClient } from 'graphql-ws';
 import standardwebhooks from 'standardwebhooks';
 import WebSocket from 'ws';
@@ -17,29 +18,9 @@ if (!base || !token) {
   process.exit(2);
 }
 const wsUrl = base.replace(/^http/, 'ws') + '/graphql/ws';
-let passed = 0;
-let failed = 0;
+const { check, summary } = tally();
 
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } else {
-    failed += 1;
-    console.log(`FAIL ${name} ${detail}`);
-  }
-}
-
-async function gql(query, variables = {}) {
-  const res = await fetch(base + '/graphql', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await res.json();
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
+const gql = (query, variables) => post(base, token, query, variables);
 
 function withTimeout(promise, ms, what) {
   return Promise.race([
@@ -192,5 +173,4 @@ try {
 } catch (e) {
   check('e2e run', false, String(e));
 }
-console.log(`e2e: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+summary('e2e');
