@@ -103,7 +103,7 @@ pub async fn advance_contracts(
                 Value::from(u.billed_through),
             ] {
                 values.push(v);
-                row.push(super::placeholder(backend, values.len()));
+                row.push(super::next_placeholder(backend, values.len()));
             }
             rows.push(format!("({})", row.join(", ")));
         }

@@ -3,13 +3,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::status::InvoiceStatus;
 use entity::{invoice, invoice_line, payment};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set,
+    QuerySelect, QueryTrait, Set, TryIntoModel,
 };
 
-use super::{scoped, StoreResult, BATCH_ROWS};
+use super::{scoped, StoreError, StoreResult, BATCH_ROWS};
 use crate::domain::access::Principal;
 
 /// A payment against `inv`, carrying the invoice's customer and dates
@@ -40,11 +40,17 @@ pub async fn insert_payment(
     Ok(row.insert(conn).await?)
 }
 
-/// Inserts invoices in batches and returns them with their ids.
+/// Inserts a run's invoices in batches and returns them with their ids.
+/// Every row sets every column but the id, and names a contract and a
+/// period no other row has: only the ids come back from the database, with
+/// the contract and period that match them to their rows (RETURNING's
+/// order is not the VALUES order), and the rest of each model is what was
+/// written rather than decoded again.
 pub async fn insert_invoices(
     conn: &impl ConnectionTrait,
     rows: Vec<invoice::ActiveModel>,
 ) -> StoreResult<Vec<invoice::Model>> {
+    use invoice::Column as C;
     let mut out = Vec::with_capacity(rows.len());
     let mut rows = rows.into_iter();
     loop {
@@ -52,11 +58,36 @@ pub async fn insert_invoices(
         if batch.is_empty() {
             return Ok(out);
         }
-        out.extend(
-            invoice::Entity::insert_many(batch)
-                .exec_with_returning(conn)
-                .await?,
-        );
+        let mut by_period = std::collections::HashMap::with_capacity(batch.len());
+        for (i, row) in batch.iter().enumerate() {
+            let key = (row.contract_id.try_as_ref(), row.period_start.try_as_ref());
+            if let (Some(&contract), Some(&start)) = key {
+                by_period.insert((contract, start), i);
+            }
+        }
+        let mut insert = invoice::Entity::insert_many(batch.clone()).into_query();
+        insert.returning(Query::returning().columns([C::Id, C::ContractId, C::PeriodStart]));
+        let returned = conn.query_all(&insert).await?;
+        if returned.len() != batch.len() || by_period.len() != batch.len() {
+            return Err(StoreError::Corrupt(
+                "inserted invoices not all returned".into(),
+            ));
+        }
+        let mut batch: Vec<Option<invoice::ActiveModel>> = batch.into_iter().map(Some).collect();
+        for r in returned {
+            let key: (Option<i64>, NaiveDate) = (
+                r.try_get("", "contract_id")?,
+                r.try_get("", "period_start")?,
+            );
+            let mut row = by_period
+                .get(&key)
+                .and_then(|&i| batch[i].take())
+                .ok_or_else(|| {
+                    StoreError::Corrupt("an inserted invoice did not match its row".into())
+                })?;
+            row.id = Set(r.try_get("", "id")?);
+            out.push(row.try_into_model()?);
+        }
     }
 }
 

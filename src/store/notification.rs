@@ -152,9 +152,9 @@ pub async fn mark_read(
         let n = values.len();
         rows.push(format!(
             "({}, {}, {})",
-            super::placeholder(backend, n - 2),
-            super::placeholder(backend, n - 1),
-            super::placeholder(backend, n)
+            super::next_placeholder(backend, n - 2),
+            super::next_placeholder(backend, n - 1),
+            super::next_placeholder(backend, n)
         ));
     }
     let sql = format!(

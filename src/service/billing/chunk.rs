@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{Datelike, Duration, Utc};
+use chrono::{Datelike, Duration, SubsecRound, Utc};
 use entity::status::InvoiceStatus;
 use entity::{billing_agent_config, billing_run, customer, invoice, invoice_line, legal_entity};
 use sea_orm::{ConnectionTrait, Set};
@@ -152,7 +152,9 @@ async fn invoice_rows(
     plan: &ChunkPlan,
     customers: &HashMap<i64, customer::Model>,
 ) -> ServiceResult<(Vec<invoice::ActiveModel>, CreditTaken)> {
-    let now = Utc::now();
+    // Microseconds, as PostgreSQL keeps them: the models returned are the
+    // rows as written, and the events built from them must say what is stored.
+    let now = Utc::now().trunc_subsecs(6);
     let post = env.config.auto_post_invoices;
     let year = run.as_of.year();
     // Auto-posted invoices are posted as of their issue date (never later
@@ -217,7 +219,10 @@ async fn invoice_rows(
             posted_at: Set(post.then_some(now)),
             posted_on: Set(post.then_some(posted_on)),
             voided_at: Set(None),
+            voided_on: Set(None),
             void_reason: Set(None),
+            amount_credited_e4: Set(0),
+            credit_reduced_e4: Set(0),
             created_at: Set(now),
             ..Default::default()
         });
