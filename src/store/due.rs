@@ -9,8 +9,8 @@ use chrono::NaiveDate;
 use entity::status::{ContractStatus, InvoiceStatus};
 use entity::{contract, invoice};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, Value,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 
 use super::{StoreError, StoreResult};
@@ -80,8 +80,7 @@ pub async fn billed_periods(
 }
 
 /// Moves contracts past the periods just billed, in one statement per
-/// batch: an UPDATE joined to a VALUES list (`column1`… are the VALUES
-/// column names on both PostgreSQL and SQLite ≥ 3.33). Each row applies
+/// batch: an UPDATE joined to the rows of [`super::bulk::Rows`]. Each row applies
 /// only at the version the run read, and bumps it: a contract changed
 /// since (a lifecycle change) makes the whole chunk [`StoreError::Stale`],
 /// and the chunk is planned again from what is stored now.
@@ -91,37 +90,27 @@ pub async fn advance_contracts(
 ) -> StoreResult<()> {
     let backend = conn.get_database_backend();
     for batch in updates.chunks(super::BATCH_ROWS) {
-        let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 5);
-        let mut rows = Vec::with_capacity(batch.len());
+        use super::bulk::{Cell, Kind};
+        const KINDS: [Kind; 5] = [Kind::BigInt, Kind::Int, Kind::Int, Kind::Date, Kind::Date];
+        let mut rows = super::bulk::Rows::new(backend, &KINDS);
         for u in batch {
-            let mut row = Vec::with_capacity(5);
-            for v in [
-                Value::from(u.id),
-                Value::from(u.version),
-                Value::from(u.next_period_index),
-                Value::from(u.next_billing_date),
-                Value::from(u.billed_through),
-            ] {
-                values.push(v);
-                row.push(super::next_placeholder(backend, values.len()));
-            }
-            rows.push(format!("({})", row.join(", ")));
+            rows.push([
+                Cell::from(u.id),
+                Cell::from(u.version),
+                Cell::from(u.next_period_index),
+                Cell::from(u.next_billing_date),
+                Cell::from(u.billed_through),
+            ])?;
         }
-        // PostgreSQL types the VALUES columns from the first row; spell out
-        // the dates so an all-NULL column is still a date.
-        let (next, through) = match backend {
-            DbBackend::Postgres => ("CAST(v.column4 AS DATE)", "CAST(v.column5 AS DATE)"),
-            _ => ("v.column4", "v.column5"),
-        };
+        let (source, values) = rows.source(1);
         // A contract with no period left has ENDED, unless it was cancelled
         // (which it stays).
         let sql = format!(
-            "UPDATE contract SET next_period_index = v.column3, next_billing_date = {next}, \
-               billed_through = {through}, version = contract.version + 1, \
+            "UPDATE contract SET next_period_index = v.column3, next_billing_date = v.column4, \
+               billed_through = v.column5, version = contract.version + 1, \
                status = CASE WHEN v.column4 IS NULL AND contract.status <> '{cancelled}' \
                  THEN '{ended}' ELSE contract.status END \
-             FROM (VALUES {}) AS v WHERE contract.id = v.column1 AND contract.version = v.column2",
-            rows.join(", "),
+             FROM ({source}) AS v WHERE contract.id = v.column1 AND contract.version = v.column2",
             cancelled = ContractStatus::Cancelled,
             ended = ContractStatus::Ended,
         );

@@ -1,14 +1,17 @@
 //! Invoices and their lines.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::status::InvoiceStatus;
 use entity::{invoice, invoice_line, payment};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set, TryIntoModel,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
+use super::bulk::{Cell, Kind, Rows};
 use super::{scoped, StoreError, StoreResult, BATCH_ROWS};
 use crate::domain::access::Principal;
 
@@ -40,71 +43,189 @@ pub async fn insert_payment(
     Ok(row.insert(conn).await?)
 }
 
+/// An invoice's columns as a run writes them (all but the id), in the
+/// order [`invoice_cells`] gives their values.
+const INVOICE_COLUMNS: [&str; 26] = [
+    "legal_entity_id",
+    "customer_id",
+    "contract_id",
+    "contract_version",
+    "billing_run_id",
+    "number",
+    "status",
+    "period_start",
+    "period_end",
+    "issue_date",
+    "due_date",
+    "currency",
+    "subtotal_e4",
+    "tax_total_e4",
+    "total_e4",
+    "amount_paid_e4",
+    "amount_credited_e4",
+    "credit_reduced_e4",
+    "credit_applied_e4",
+    "credit_applied_on",
+    "posted_at",
+    "posted_on",
+    "voided_at",
+    "voided_on",
+    "void_reason",
+    "created_at",
+];
+
+const INVOICE_KINDS: [Kind; 26] = {
+    use Kind::*;
+    [
+        BigInt, BigInt, BigInt, Int, BigInt, Text, Text, Date, Date, Date, Date, Text, BigInt,
+        BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, Date, Timestamp, Date, Timestamp, Date,
+        Text, Timestamp,
+    ]
+};
+
+fn invoice_cells(i: &invoice::Model) -> [Cell; 26] {
+    [
+        i.legal_entity_id.into(),
+        i.customer_id.into(),
+        i.contract_id.into(),
+        i.contract_version.into(),
+        i.billing_run_id.into(),
+        i.number.clone().into(),
+        i.status.to_value().into(),
+        i.period_start.into(),
+        i.period_end.into(),
+        i.issue_date.into(),
+        i.due_date.into(),
+        i.currency.clone().into(),
+        i.subtotal_e4.into(),
+        i.tax_total_e4.into(),
+        i.total_e4.into(),
+        i.amount_paid_e4.into(),
+        i.amount_credited_e4.into(),
+        i.credit_reduced_e4.into(),
+        i.credit_applied_e4.into(),
+        i.credit_applied_on.into(),
+        i.posted_at.into(),
+        i.posted_on.into(),
+        i.voided_at.into(),
+        i.voided_on.into(),
+        i.void_reason.clone().into(),
+        i.created_at.into(),
+    ]
+}
+
 /// Inserts a run's invoices in batches and returns them with their ids.
-/// Every row sets every column but the id, and names a contract and a
-/// period no other row has: only the ids come back from the database, with
-/// the contract and period that match them to their rows (RETURNING's
-/// order is not the VALUES order), and the rest of each model is what was
-/// written rather than decoded again.
+/// Each names a contract and a period no other has: only the ids come back
+/// from the database, with the contract and period that match them to
+/// their rows (RETURNING's order is not the rows' order), and the rest of
+/// each model is what was written rather than decoded again.
 pub async fn insert_invoices(
     conn: &impl ConnectionTrait,
-    rows: Vec<invoice::ActiveModel>,
+    invoices: Vec<invoice::Model>,
 ) -> StoreResult<Vec<invoice::Model>> {
-    use invoice::Column as C;
-    let mut out = Vec::with_capacity(rows.len());
-    let mut rows = rows.into_iter();
-    loop {
-        let batch: Vec<_> = rows.by_ref().take(BATCH_ROWS).collect();
-        if batch.is_empty() {
-            return Ok(out);
-        }
-        let mut by_period = std::collections::HashMap::with_capacity(batch.len());
-        for (i, row) in batch.iter().enumerate() {
-            let key = (row.contract_id.try_as_ref(), row.period_start.try_as_ref());
-            if let (Some(&contract), Some(&start)) = key {
-                by_period.insert((contract, start), i);
+    let backend = conn.get_database_backend();
+    let mut out = Vec::with_capacity(invoices.len());
+    for batch in invoices.chunks(BATCH_ROWS) {
+        let mut rows = Rows::new(backend, &INVOICE_KINDS);
+        let mut by_period = HashMap::with_capacity(batch.len());
+        for (i, inv) in batch.iter().enumerate() {
+            rows.push(invoice_cells(inv))?;
+            if let Some(contract) = inv.contract_id {
+                by_period.insert((contract, inv.period_start), i);
             }
         }
-        let mut insert = invoice::Entity::insert_many(batch.clone()).into_query();
-        insert.returning(Query::returning().columns([C::Id, C::ContractId, C::PeriodStart]));
-        let returned = conn.query_all(&insert).await?;
-        if returned.len() != batch.len() || by_period.len() != batch.len() {
+        if by_period.len() != batch.len() {
+            return Err(StoreError::Corrupt(
+                "run invoices must name distinct periods".into(),
+            ));
+        }
+        let returned = rows
+            .insert_returning(
+                conn,
+                "invoice",
+                &INVOICE_COLUMNS,
+                "id, contract_id, period_start",
+            )
+            .await?;
+        if returned.len() != batch.len() {
             return Err(StoreError::Corrupt(
                 "inserted invoices not all returned".into(),
             ));
         }
-        let mut batch: Vec<Option<invoice::ActiveModel>> = batch.into_iter().map(Some).collect();
+        let mut ids = vec![None; batch.len()];
         for r in returned {
-            let key: (Option<i64>, NaiveDate) = (
+            let key: (i64, NaiveDate) = (
                 r.try_get("", "contract_id")?,
                 r.try_get("", "period_start")?,
             );
-            let mut row = by_period
+            let i = by_period
                 .get(&key)
-                .and_then(|&i| batch[i].take())
-                .ok_or_else(|| {
-                    StoreError::Corrupt("an inserted invoice did not match its row".into())
-                })?;
-            row.id = Set(r.try_get("", "id")?);
-            out.push(row.try_into_model()?);
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt("an inserted invoice matched no row".into()))?;
+            ids[i] = Some(r.try_get::<i64>("", "id")?);
+        }
+        for (inv, id) in batch.iter().zip(ids) {
+            let id =
+                id.ok_or_else(|| StoreError::Corrupt("an invoice id came back twice".into()))?;
+            out.push(invoice::Model { id, ..inv.clone() });
         }
     }
+    Ok(out)
 }
 
+const LINE_COLUMNS: [&str; 13] = [
+    "invoice_id",
+    "line_no",
+    "description",
+    "quantity_e6",
+    "unit_price_e6",
+    "net_e4",
+    "tax_rate_e6",
+    "tax_e4",
+    "total_e4",
+    "credited_e4",
+    "contract_line_id",
+    "service_from",
+    "service_to",
+];
+
+const LINE_KINDS: [Kind; 13] = {
+    use Kind::*;
+    [
+        BigInt, Int, Text, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, Date,
+        Date,
+    ]
+};
+
+/// Inserts invoice lines (their ids are the database's) in batches.
 pub async fn insert_lines(
     conn: &impl ConnectionTrait,
-    rows: Vec<invoice_line::ActiveModel>,
+    lines: Vec<invoice_line::Model>,
 ) -> StoreResult<()> {
-    let mut rows = rows.into_iter();
-    loop {
-        let batch: Vec<_> = rows.by_ref().take(BATCH_ROWS).collect();
-        if batch.is_empty() {
-            return Ok(());
+    let backend = conn.get_database_backend();
+    for batch in lines.chunks(BATCH_ROWS) {
+        let mut rows = Rows::new(backend, &LINE_KINDS);
+        for l in batch {
+            rows.push([
+                l.invoice_id.into(),
+                l.line_no.into(),
+                l.description.as_str().into(),
+                l.quantity_e6.into(),
+                l.unit_price_e6.into(),
+                l.net_e4.into(),
+                l.tax_rate_e6.into(),
+                l.tax_e4.into(),
+                l.total_e4.into(),
+                l.credited_e4.into(),
+                l.contract_line_id.into(),
+                l.service_from.into(),
+                l.service_to.into(),
+            ])?;
         }
-        invoice_line::Entity::insert_many(batch)
-            .exec_without_returning(conn)
+        rows.insert_into(conn, "invoice_line", &LINE_COLUMNS)
             .await?;
     }
+    Ok(())
 }
 
 pub async fn find(

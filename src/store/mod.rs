@@ -6,6 +6,7 @@ pub mod agent;
 pub mod aging;
 pub mod aging_page;
 pub mod audit;
+pub mod bulk;
 pub mod contract;
 pub mod credit_note;
 pub mod due;

@@ -20,10 +20,11 @@ use chrono::{DateTime, Utc};
 use entity::{audit_event, billing_run, domain_event};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, Statement, Value as DbValue,
+    Statement, Value as DbValue,
 };
 use serde_json::Value;
 
+use super::bulk::{Cell, Kind, Rows};
 use super::{scoped, StoreError, StoreResult};
 use crate::domain::access::Principal;
 
@@ -103,25 +104,41 @@ pub async fn insert_events(conn: &impl ConnectionTrait, events: Vec<NewEvent>) -
         return Ok(());
     }
     let now = Utc::now();
-    let postgres = conn.get_database_backend() == DbBackend::Postgres;
+    let backend = conn.get_database_backend();
     let mut events = events.into_iter();
     loop {
         let batch: Vec<NewEvent> = events.by_ref().take(super::BATCH_ROWS).collect();
         if batch.is_empty() {
             break;
         }
-        if postgres {
+        if backend == DbBackend::Postgres {
             insert_events_pg(conn, batch, now).await?;
         } else {
-            let rows = batch.into_iter().map(|e| domain_event::ActiveModel {
-                event_type: Set(e.event_type.to_string()),
-                legal_entity_id: Set(e.legal_entity_id),
-                subject_id: Set(e.subject_id),
-                payload: Set(e.payload.to_string()),
-                created_at: Set(now),
-                ..Default::default()
-            });
-            domain_event::Entity::insert_many(rows).exec(conn).await?;
+            const KINDS: [Kind; 5] = [
+                Kind::Text,
+                Kind::BigInt,
+                Kind::Text,
+                Kind::Text,
+                Kind::Timestamp,
+            ];
+            let mut rows = Rows::new(backend, &KINDS);
+            for e in batch {
+                rows.push([
+                    Cell::from(e.event_type),
+                    Cell::from(e.legal_entity_id),
+                    Cell::from(e.subject_id),
+                    Cell::from(e.payload.to_string()),
+                    Cell::from(now),
+                ])?;
+            }
+            let columns = [
+                "event_type",
+                "legal_entity_id",
+                "subject_id",
+                "payload",
+                "created_at",
+            ];
+            rows.insert_into(conn, "domain_event", &columns).await?;
         }
     }
     announce(conn, Wire::Domain).await
@@ -134,31 +151,34 @@ async fn insert_events_pg(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let n = batch.len();
-    let mut values: Vec<DbValue> = Vec::with_capacity(n * 4 + 2);
+    const KINDS: [Kind; 5] = [
+        Kind::BigInt,
+        Kind::Text,
+        Kind::BigInt,
+        Kind::Text,
+        Kind::Text,
+    ];
+    let mut rows = Rows::new(DbBackend::Postgres, &KINDS);
+    for (ord, e) in (0i64..).zip(batch) {
+        rows.push([
+            Cell::from(ord),
+            Cell::from(e.event_type),
+            Cell::from(e.legal_entity_id),
+            Cell::from(e.subject_id),
+            Cell::from(e.payload.to_string()),
+        ])?;
+    }
+    let (source, rows) = rows.source(3);
+    let mut values: Vec<DbValue> = Vec::with_capacity(2 + rows.len());
     values.push(i64::try_from(n).unwrap_or(i64::MAX).into());
     values.push(now.into());
-    let mut rows = Vec::with_capacity(n);
-    for (ord, e) in batch.into_iter().enumerate() {
-        let base = values.len();
-        rows.push(format!(
-            "({ord}, ${}, ${}, ${}, ${})",
-            base + 1,
-            base + 2,
-            base + 3,
-            base + 4
-        ));
-        values.push(e.event_type.into());
-        values.push(e.legal_entity_id.into());
-        values.push(e.subject_id.into());
-        values.push(e.payload.to_string().into());
-    }
+    values.extend(rows);
     let sql = format!(
         "WITH p AS (UPDATE event_position SET last_value = last_value + $1 WHERE id = 1 \
          RETURNING last_value) \
          INSERT INTO domain_event (id, event_type, legal_entity_id, subject_id, payload, created_at) \
-         SELECT p.last_value - $1 + 1 + v.ord, v.t, v.e, v.s, v.p, $2 \
-         FROM p, (VALUES {}) AS v(ord, t, e, s, p)",
-        rows.join(", ")
+         SELECT p.last_value - $1 + 1 + v.column1, v.column2, v.column3, v.column4, v.column5, $2 \
+         FROM p, ({source}) AS v"
     );
     let result = conn
         .execute_raw(Statement::from_sql_and_values(

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{Datelike, Duration, SubsecRound, Utc};
 use entity::status::InvoiceStatus;
 use entity::{billing_agent_config, billing_run, customer, invoice, invoice_line, legal_entity};
-use sea_orm::{ConnectionTrait, Set};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::plan::{plan_chunk, ChunkInput, ChunkPlan};
@@ -151,7 +151,7 @@ async fn invoice_rows(
     env: &RunEnv,
     plan: &ChunkPlan,
     customers: &HashMap<i64, customer::Model>,
-) -> ServiceResult<(Vec<invoice::ActiveModel>, CreditTaken)> {
+) -> ServiceResult<(Vec<invoice::Model>, CreditTaken)> {
     // Microseconds, as PostgreSQL keeps them: the models returned are the
     // rows as written, and the events built from them must say what is stored.
     let now = Utc::now().trunc_subsecs(6);
@@ -193,38 +193,38 @@ async fn invoice_rows(
             next_number += 1;
             n
         });
-        rows.push(invoice::ActiveModel {
-            legal_entity_id: Set(run.legal_entity_id),
-            customer_id: Set(customer.id),
-            contract_id: Set(Some(planned.contract_id)),
-            contract_version: Set(planned.contract_version),
-            billing_run_id: Set(Some(run.id)),
-            number: Set(number),
-            status: Set(match (post, covered) {
+        rows.push(invoice::Model {
+            id: 0,
+            legal_entity_id: run.legal_entity_id,
+            customer_id: customer.id,
+            contract_id: Some(planned.contract_id),
+            contract_version: planned.contract_version,
+            billing_run_id: Some(run.id),
+            number,
+            status: match (post, covered) {
                 (false, _) => InvoiceStatus::Draft,
                 (true, false) => InvoiceStatus::Posted,
                 (true, true) => InvoiceStatus::Paid,
-            }),
-            credit_applied_e4: Set(applied.e4()),
-            credit_applied_on: Set(applied.is_positive().then_some(today)),
-            period_start: Set(d.period_start),
-            period_end: Set(d.period_end),
-            issue_date: Set(run.as_of),
-            due_date: Set(run.as_of + Duration::days(i64::from(customer.payment_terms_days))),
-            currency: Set(env.entity.currency.clone()),
-            subtotal_e4: Set(stored.subtotal.e4()),
-            tax_total_e4: Set(stored.tax_total.e4()),
-            total_e4: Set(stored.total.e4()),
-            amount_paid_e4: Set(0),
-            posted_at: Set(post.then_some(now)),
-            posted_on: Set(post.then_some(posted_on)),
-            voided_at: Set(None),
-            voided_on: Set(None),
-            void_reason: Set(None),
-            amount_credited_e4: Set(0),
-            credit_reduced_e4: Set(0),
-            created_at: Set(now),
-            ..Default::default()
+            },
+            credit_applied_e4: applied.e4(),
+            credit_applied_on: applied.is_positive().then_some(today),
+            period_start: d.period_start,
+            period_end: d.period_end,
+            issue_date: run.as_of,
+            due_date: run.as_of + Duration::days(i64::from(customer.payment_terms_days)),
+            currency: env.entity.currency.clone(),
+            subtotal_e4: stored.subtotal.e4(),
+            tax_total_e4: stored.tax_total.e4(),
+            total_e4: stored.total.e4(),
+            amount_paid_e4: 0,
+            posted_at: post.then_some(now),
+            posted_on: post.then_some(posted_on),
+            voided_at: None,
+            voided_on: None,
+            void_reason: None,
+            amount_credited_e4: 0,
+            credit_reduced_e4: 0,
+            created_at: now,
         });
     }
     Ok((rows, credit))
@@ -264,20 +264,21 @@ async fn write_lines(
         };
         let drafts = planned.draft.lines.iter().zip(&planned.stored.lines);
         for (line_no, (d, l)) in drafts.enumerate() {
-            line_rows.push(invoice_line::ActiveModel {
-                invoice_id: Set(inv.id),
-                line_no: Set(count_i32(line_no as u64)?),
-                description: Set(d.description.clone()),
-                quantity_e6: Set(l.quantity.e6()),
-                unit_price_e6: Set(l.unit_price.e6()),
-                net_e4: Set(l.net.e4()),
-                tax_rate_e6: Set(l.tax_rate.e6()),
-                tax_e4: Set(l.tax.e4()),
-                total_e4: Set(l.total.e4()),
-                contract_line_id: Set(d.contract_line_id),
-                service_from: Set(d.service.map(|s| s.from)),
-                service_to: Set(d.service.map(|s| s.to)),
-                ..Default::default()
+            line_rows.push(invoice_line::Model {
+                id: 0,
+                invoice_id: inv.id,
+                line_no: count_i32(line_no as u64)?,
+                description: d.description.clone(),
+                quantity_e6: l.quantity.e6(),
+                unit_price_e6: l.unit_price.e6(),
+                net_e4: l.net.e4(),
+                tax_rate_e6: l.tax_rate.e6(),
+                tax_e4: l.tax.e4(),
+                total_e4: l.total.e4(),
+                contract_line_id: d.contract_line_id,
+                service_from: d.service.map(|s| s.from),
+                service_to: d.service.map(|s| s.to),
+                credited_e4: 0,
             });
         }
         if env.config.auto_post_invoices {

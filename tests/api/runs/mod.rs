@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::billing::{
     all_invoices, configure, contract_with, contracts, date, entity_with_contracts, insert_run,
-    num, outbox, run, run_count, run_invoices, trigger, trigger_run,
+    num, outbox, run, run_count, run_invoices, trigger, trigger_run, DELIVERY,
 };
 use crate::helpers::ws::{nexts, Client, BY_ENTITY};
 use crate::helpers::{admin, code, spawn_app, spawn_app_with};
@@ -308,5 +308,58 @@ async fn a_contract_twenty_years_behind_is_billed_in_chunks_of_at_most_the_invoi
         numbers,
         (1..=1044).collect::<Vec<_>>(),
         "Invoices: numbers gapless across chunks"
+    );
+}
+
+#[tokio::test]
+async fn a_run_writes_line_descriptions_and_event_payloads_exactly_as_given() {
+    // A run's batches reach PostgreSQL as array literals: quotes,
+    // backslashes, commas, braces, NULL-looking text and non-ASCII must
+    // come back as they went in.
+    let app = spawn_app().await;
+    let e = app.create_entity("QT", "EUR").await;
+    let c = app
+        .create_customer(&e, "O'Brien \"Quoted\" \\ Ltd, {braces}")
+        .await;
+    let descriptions = [
+        "Plan \"Pro\", {annual}",
+        "back\\slash \\\" end\\",
+        "NULL",
+        "{}",
+        "ünïcödé — 💶 ${x} 'quoted'",
+    ];
+    let lines: Vec<Value> = descriptions
+        .iter()
+        .map(|d| json!({ "description": d, "quantity": "1", "unitPrice": "1.00" }))
+        .collect();
+    contract_with(
+        &app,
+        json!({ "customerId": c, "startDate": "2026-11-01", "interval": "MONTH", "lines": lines }),
+    )
+    .await;
+    let r = run(&app, &e, "2026-11-27").await;
+    let invoices = run_invoices(&app, &r["id"]).await;
+    assert_eq!(invoices.len(), 1, "The run: one invoice: {invoices:?}");
+    let got: Vec<&str> = invoices[0]["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| l["description"].as_str().unwrap_or("<not a string>"))
+        .collect();
+    assert_eq!(
+        got, descriptions,
+        "The run: each line keeps its contract line's description"
+    );
+    // Every payload is JSON, full of quotes: it must parse as written.
+    let events = outbox(&app).await;
+    let delivery = events
+        .iter()
+        .find(|e| e.event_type == DELIVERY)
+        .expect("Events: posting asks for delivery");
+    let payload: Value = serde_json::from_str(&delivery.payload).expect("a JSON payload");
+    assert_eq!(
+        (&payload["invoiceId"], &payload["email"]),
+        (&invoices[0]["id"], &json!("ap@example.com")),
+        "Events: the payload names the invoice and the customer's email: {payload}"
     );
 }
