@@ -117,7 +117,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BILLRUN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Contracts per billing-run chunk (one transaction each).
-    #[arg(long, env = "BILLRUN_RUN_CHUNK_SIZE", default_value_t = 500)]
+    #[arg(long, env = "BILLRUN_RUN_CHUNK_SIZE", default_value_t = 1000)]
     pub run_chunk_size: u64,
     /// At most this many invoices per billing-run chunk, so a contract far
     /// behind (years of weekly periods) never makes one huge transaction.

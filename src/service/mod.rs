@@ -33,7 +33,7 @@ pub use error::{ServiceError, ServiceResult};
 use crate::domain::access::{Principal, Scope};
 
 /// Contracts per chunk: each chunk is one transaction.
-pub const DEFAULT_CHUNK_SIZE: u64 = 500;
+pub const DEFAULT_CHUNK_SIZE: u64 = 1000;
 /// Invoices per chunk at most (a contract far behind bills many periods).
 pub const DEFAULT_CHUNK_INVOICES: usize = 5_000;
 /// How long a run's lease holds without renewal (`--lease-secs`).

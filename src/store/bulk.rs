@@ -126,7 +126,9 @@ impl Rows {
                 self.values.push(match cell {
                     Cell::Int(v) => Value::BigInt(v),
                     Cell::Text(v) => Value::String(v),
-                    Cell::Date(v) => Value::ChronoDate(v),
+                    // The text sqlx would write ("%F"), without parsing
+                    // a format string per value.
+                    Cell::Date(v) => Value::String(v.map(|d| d.to_string())),
                     Cell::Timestamp(v) => Value::ChronoDateTimeUtc(v),
                 });
             }
