@@ -64,13 +64,19 @@ pub(super) async fn plan_for(
     let system = Principal::system("system:billing");
     let ids: Vec<i64> = contracts.iter().map(|c| c.id).collect();
     let lines = contract::lines_of(conn, &ids).await?;
-    let tax_ids: Vec<i64> = lines.iter().filter_map(|l| l.tax_code_id).collect();
+    // Each id once: a chunk's lines share a few tax codes, and its
+    // contracts a tenth as many customers.
+    let mut tax_ids: Vec<i64> = lines.iter().filter_map(|l| l.tax_code_id).collect();
+    tax_ids.sort_unstable();
+    tax_ids.dedup();
     let rates = party::find_tax_codes(conn, &system, &tax_ids)
         .await?
         .into_iter()
         .map(|t| (t.id, Rate::from_e6(t.rate_e6).to_decimal()))
         .collect();
-    let customer_ids: Vec<i64> = contracts.iter().map(|c| c.customer_id).collect();
+    let mut customer_ids: Vec<i64> = contracts.iter().map(|c| c.customer_id).collect();
+    customer_ids.sort_unstable();
+    customer_ids.dedup();
     let customers = party::find_customers(conn, &system, &customer_ids)
         .await?
         .into_iter()
