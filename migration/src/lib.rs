@@ -16,6 +16,7 @@ mod m0005_notifications;
 mod m0006_credit_applied_on;
 mod m0007_contract_lifecycle;
 mod m0008_webhooks;
+mod m0009_aging_as_of_indexes;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_credit_applied_on::MIGRATION),
             Box::new(m0007_contract_lifecycle::MIGRATION),
             Box::new(m0008_webhooks::MIGRATION),
+            Box::new(m0009_aging_as_of_indexes::MIGRATION),
         ]
     }
 }
