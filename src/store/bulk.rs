@@ -74,7 +74,8 @@ cell_from! {
 
 /// Rows being gathered for one statement.
 pub struct Rows {
-    kinds: &'static [Kind],
+    /// Each column's name and type, in row order.
+    columns: &'static [(&'static str, Kind)],
     postgres: bool,
     /// PostgreSQL: one array literal per column, without its braces.
     arrays: Vec<String>,
@@ -84,13 +85,13 @@ pub struct Rows {
 }
 
 impl Rows {
-    pub fn new(backend: DbBackend, kinds: &'static [Kind]) -> Rows {
+    pub fn new(backend: DbBackend, columns: &'static [(&'static str, Kind)]) -> Rows {
         let postgres = backend == DbBackend::Postgres;
         Rows {
-            kinds,
+            columns,
             postgres,
             arrays: if postgres {
-                vec![String::new(); kinds.len()]
+                vec![String::new(); columns.len()]
             } else {
                 Vec::new()
             },
@@ -107,12 +108,12 @@ impl Rows {
         self.len == 0
     }
 
-    /// Adds a row; its cells must match the kinds given, in order.
+    /// Adds a row; its cells must match the columns given, in order.
     pub fn push<const N: usize>(&mut self, row: [Cell; N]) -> StoreResult<()> {
-        if N != self.kinds.len() {
+        if N != self.columns.len() {
             return Err(StoreError::Corrupt(format!(
                 "a row of {N} values for {} columns",
-                self.kinds.len()
+                self.columns.len()
             )));
         }
         for (i, cell) in row.into_iter().enumerate() {
@@ -141,13 +142,13 @@ impl Rows {
     /// its parameters numbered from `first` (PostgreSQL), and the values
     /// to bind after the statement's own `first - 1`.
     pub fn source(self, first: usize) -> (String, Vec<Value>) {
-        let n = self.kinds.len();
+        let n = self.columns.len();
         if self.postgres {
             let arrays: Vec<String> = self
-                .kinds
+                .columns
                 .iter()
                 .enumerate()
-                .map(|(i, k)| format!("CAST(${} AS {})", first + i, k.pg_array()))
+                .map(|(i, (_, k))| format!("CAST(${} AS {})", first + i, k.pg_array()))
                 .collect();
             let names: Vec<String> = (1..=n).map(|i| format!("column{i}")).collect();
             let sql = format!(
@@ -168,14 +169,15 @@ impl Rows {
         }
     }
 
-    /// `INSERT INTO table (columns) <rows> <suffix>` (a suffix such as
+    /// `INSERT INTO table (column names) <rows> <suffix>` (a suffix such as
     /// `RETURNING id`).
-    fn insert(self, table: &str, columns: &[&str], suffix: &str) -> Statement {
+    fn insert(self, table: &str, suffix: &str) -> Statement {
         let postgres = self.postgres;
+        let names: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
         let (source, values) = self.source(1);
         let sql = format!(
             "INSERT INTO {table} ({}) {source} {suffix}",
-            columns.join(", ")
+            names.join(", ")
         );
         let backend = if postgres {
             DbBackend::Postgres
@@ -186,14 +188,9 @@ impl Rows {
     }
 
     /// Inserts the rows; fails unless every one was.
-    pub async fn insert_into(
-        self,
-        conn: &impl ConnectionTrait,
-        table: &str,
-        columns: &[&str],
-    ) -> StoreResult<()> {
+    pub async fn insert_into(self, conn: &impl ConnectionTrait, table: &str) -> StoreResult<()> {
         let n = self.len as u64;
-        let done = conn.execute_raw(self.insert(table, columns, "")).await?;
+        let done = conn.execute_raw(self.insert(table, "")).await?;
         if done.rows_affected() != n {
             return Err(StoreError::Corrupt(format!(
                 "{table}: rows not all inserted"
@@ -207,10 +204,9 @@ impl Rows {
         self,
         conn: &impl ConnectionTrait,
         table: &str,
-        columns: &[&str],
         returning: &str,
     ) -> StoreResult<Vec<QueryResult>> {
-        let statement = self.insert(table, columns, &format!("RETURNING {returning}"));
+        let statement = self.insert(table, &format!("RETURNING {returning}"));
         Ok(conn.query_all_raw(statement).await?)
     }
 }
@@ -246,7 +242,10 @@ mod tests {
 
     #[test]
     fn postgres_arrays_quote_text_and_spell_nulls() {
-        let mut rows = Rows::new(DbBackend::Postgres, &[Kind::BigInt, Kind::Text, Kind::Date]);
+        let mut rows = Rows::new(
+            DbBackend::Postgres,
+            &[("a", Kind::BigInt), ("b", Kind::Text), ("c", Kind::Date)],
+        );
         let d = NaiveDate::from_ymd_opt(2026, 1, 31);
         rows.push([
             Cell::from(7i64),
@@ -274,7 +273,7 @@ mod tests {
 
     #[test]
     fn sqlite_rows_are_a_values_list_of_bare_placeholders() {
-        let mut rows = Rows::new(DbBackend::Sqlite, &[Kind::BigInt, Kind::Text]);
+        let mut rows = Rows::new(DbBackend::Sqlite, &[("a", Kind::BigInt), ("b", Kind::Text)]);
         rows.push([Cell::from(1i64), Cell::from("x")]).unwrap();
         rows.push([Cell::from(2i64), Cell::Text(None)]).unwrap();
         assert!(

@@ -91,8 +91,14 @@ pub async fn advance_contracts(
     let backend = conn.get_database_backend();
     for batch in updates.chunks(super::BATCH_ROWS) {
         use super::bulk::{Cell, Kind};
-        const KINDS: [Kind; 5] = [Kind::BigInt, Kind::Int, Kind::Int, Kind::Date, Kind::Date];
-        let mut rows = super::bulk::Rows::new(backend, &KINDS);
+        const COLUMNS: [(&str, Kind); 5] = [
+            ("id", Kind::BigInt),
+            ("version", Kind::Int),
+            ("next_period_index", Kind::Int),
+            ("next_billing_date", Kind::Date),
+            ("billed_through", Kind::Date),
+        ];
+        let mut rows = super::bulk::Rows::new(backend, &COLUMNS);
         for u in batch {
             rows.push([
                 Cell::from(u.id),

@@ -43,43 +43,37 @@ pub async fn insert_payment(
     Ok(row.insert(conn).await?)
 }
 
-/// An invoice's columns as a run writes them (all but the id), in the
-/// order [`invoice_cells`] gives their values.
-const INVOICE_COLUMNS: [&str; 26] = [
-    "legal_entity_id",
-    "customer_id",
-    "contract_id",
-    "contract_version",
-    "billing_run_id",
-    "number",
-    "status",
-    "period_start",
-    "period_end",
-    "issue_date",
-    "due_date",
-    "currency",
-    "subtotal_e4",
-    "tax_total_e4",
-    "total_e4",
-    "amount_paid_e4",
-    "amount_credited_e4",
-    "credit_reduced_e4",
-    "credit_applied_e4",
-    "credit_applied_on",
-    "posted_at",
-    "posted_on",
-    "voided_at",
-    "voided_on",
-    "void_reason",
-    "created_at",
-];
-
-const INVOICE_KINDS: [Kind; 26] = {
+/// An invoice's columns and their types as a run writes them (all but the
+/// id), in the order [`invoice_cells`] gives their values.
+const INVOICE_COLUMNS: [(&str, Kind); 26] = {
     use Kind::*;
     [
-        BigInt, BigInt, BigInt, Int, BigInt, Text, Text, Date, Date, Date, Date, Text, BigInt,
-        BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, Date, Timestamp, Date, Timestamp, Date,
-        Text, Timestamp,
+        ("legal_entity_id", BigInt),
+        ("customer_id", BigInt),
+        ("contract_id", BigInt),
+        ("contract_version", Int),
+        ("billing_run_id", BigInt),
+        ("number", Text),
+        ("status", Text),
+        ("period_start", Date),
+        ("period_end", Date),
+        ("issue_date", Date),
+        ("due_date", Date),
+        ("currency", Text),
+        ("subtotal_e4", BigInt),
+        ("tax_total_e4", BigInt),
+        ("total_e4", BigInt),
+        ("amount_paid_e4", BigInt),
+        ("amount_credited_e4", BigInt),
+        ("credit_reduced_e4", BigInt),
+        ("credit_applied_e4", BigInt),
+        ("credit_applied_on", Date),
+        ("posted_at", Timestamp),
+        ("posted_on", Date),
+        ("voided_at", Timestamp),
+        ("voided_on", Date),
+        ("void_reason", Text),
+        ("created_at", Timestamp),
     ]
 };
 
@@ -126,7 +120,7 @@ pub async fn insert_invoices(
     let backend = conn.get_database_backend();
     let mut out = Vec::with_capacity(invoices.len());
     for batch in invoices.chunks(BATCH_ROWS) {
-        let mut rows = Rows::new(backend, &INVOICE_KINDS);
+        let mut rows = Rows::new(backend, &INVOICE_COLUMNS);
         let mut by_period = HashMap::with_capacity(batch.len());
         for (i, inv) in batch.iter().enumerate() {
             rows.push(invoice_cells(inv))?;
@@ -140,12 +134,7 @@ pub async fn insert_invoices(
             ));
         }
         let returned = rows
-            .insert_returning(
-                conn,
-                "invoice",
-                &INVOICE_COLUMNS,
-                "id, contract_id, period_start",
-            )
+            .insert_returning(conn, "invoice", "id, contract_id, period_start")
             .await?;
         if returned.len() != batch.len() {
             return Err(StoreError::Corrupt(
@@ -173,27 +162,22 @@ pub async fn insert_invoices(
     Ok(out)
 }
 
-const LINE_COLUMNS: [&str; 13] = [
-    "invoice_id",
-    "line_no",
-    "description",
-    "quantity_e6",
-    "unit_price_e6",
-    "net_e4",
-    "tax_rate_e6",
-    "tax_e4",
-    "total_e4",
-    "credited_e4",
-    "contract_line_id",
-    "service_from",
-    "service_to",
-];
-
-const LINE_KINDS: [Kind; 13] = {
+const LINE_COLUMNS: [(&str, Kind); 13] = {
     use Kind::*;
     [
-        BigInt, Int, Text, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, Date,
-        Date,
+        ("invoice_id", BigInt),
+        ("line_no", Int),
+        ("description", Text),
+        ("quantity_e6", BigInt),
+        ("unit_price_e6", BigInt),
+        ("net_e4", BigInt),
+        ("tax_rate_e6", BigInt),
+        ("tax_e4", BigInt),
+        ("total_e4", BigInt),
+        ("credited_e4", BigInt),
+        ("contract_line_id", BigInt),
+        ("service_from", Date),
+        ("service_to", Date),
     ]
 };
 
@@ -204,7 +188,7 @@ pub async fn insert_lines(
 ) -> StoreResult<()> {
     let backend = conn.get_database_backend();
     for batch in lines.chunks(BATCH_ROWS) {
-        let mut rows = Rows::new(backend, &LINE_KINDS);
+        let mut rows = Rows::new(backend, &LINE_COLUMNS);
         for l in batch {
             rows.push([
                 l.invoice_id.into(),
@@ -222,8 +206,7 @@ pub async fn insert_lines(
                 l.service_to.into(),
             ])?;
         }
-        rows.insert_into(conn, "invoice_line", &LINE_COLUMNS)
-            .await?;
+        rows.insert_into(conn, "invoice_line").await?;
     }
     Ok(())
 }

@@ -114,14 +114,14 @@ pub async fn insert_events(conn: &impl ConnectionTrait, events: Vec<NewEvent>) -
         if backend == DbBackend::Postgres {
             insert_events_pg(conn, batch, now).await?;
         } else {
-            const KINDS: [Kind; 5] = [
-                Kind::Text,
-                Kind::BigInt,
-                Kind::Text,
-                Kind::Text,
-                Kind::Timestamp,
+            const COLUMNS: [(&str, Kind); 5] = [
+                ("event_type", Kind::Text),
+                ("legal_entity_id", Kind::BigInt),
+                ("subject_id", Kind::Text),
+                ("payload", Kind::Text),
+                ("created_at", Kind::Timestamp),
             ];
-            let mut rows = Rows::new(backend, &KINDS);
+            let mut rows = Rows::new(backend, &COLUMNS);
             for e in batch {
                 rows.push([
                     Cell::from(e.event_type),
@@ -131,14 +131,7 @@ pub async fn insert_events(conn: &impl ConnectionTrait, events: Vec<NewEvent>) -
                     Cell::from(now),
                 ])?;
             }
-            let columns = [
-                "event_type",
-                "legal_entity_id",
-                "subject_id",
-                "payload",
-                "created_at",
-            ];
-            rows.insert_into(conn, "domain_event", &columns).await?;
+            rows.insert_into(conn, "domain_event").await?;
         }
     }
     announce(conn, Wire::Domain).await
@@ -151,14 +144,14 @@ async fn insert_events_pg(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let n = batch.len();
-    const KINDS: [Kind; 5] = [
-        Kind::BigInt,
-        Kind::Text,
-        Kind::BigInt,
-        Kind::Text,
-        Kind::Text,
+    const COLUMNS: [(&str, Kind); 5] = [
+        ("ord", Kind::BigInt),
+        ("event_type", Kind::Text),
+        ("legal_entity_id", Kind::BigInt),
+        ("subject_id", Kind::Text),
+        ("payload", Kind::Text),
     ];
-    let mut rows = Rows::new(DbBackend::Postgres, &KINDS);
+    let mut rows = Rows::new(DbBackend::Postgres, &COLUMNS);
     for (ord, e) in (0i64..).zip(batch) {
         rows.push([
             Cell::from(ord),
