@@ -17,6 +17,9 @@ mod m0006_credit_applied_on;
 mod m0007_contract_lifecycle;
 mod m0008_webhooks;
 mod m0009_aging_as_of_indexes;
+mod m0010_payment_lag_class;
+
+pub use m0010_payment_lag_class::PAYMENT_LAG_BOUNDS;
 
 pub struct Migrator;
 
@@ -33,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_contract_lifecycle::MIGRATION),
             Box::new(m0008_webhooks::MIGRATION),
             Box::new(m0009_aging_as_of_indexes::MIGRATION),
+            Box::new(m0010_payment_lag_class::MIGRATION),
         ]
     }
 }

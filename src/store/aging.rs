@@ -1,8 +1,9 @@
 //! AR aging in SQL: one GROUP BY over open invoices. Outstanding invoices
 //! keep `amount_paid_e4` and their status current, so the report as of
 //! today reads the partial index `invoice_open` alone; a back-dated report
-//! adds back only the payments received after the as-of date (index
-//! `payment_by_entity_date`), instead of joining every payment.
+//! adds back only the payments received after the as-of date on invoices
+//! issued by then (index `payment_late`, by lag class: [`late_payments`]),
+//! instead of joining every payment.
 //!
 //! Open as of A means posted on or before A and not voided on or before A
 //! (`posted_on` and `voided_on` are dates in the entity's timezone). As of
@@ -12,6 +13,8 @@
 
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+
+use migration::PAYMENT_LAG_BOUNDS;
 
 use super::StoreResult;
 use crate::domain::aging::{Bucket, Buckets};
@@ -123,10 +126,15 @@ impl BackDated {
 /// legal entity, 2 as-of date (numbered, so each is bound once and reused).
 /// Two branches instead of one OR, so each uses its own index: outstanding
 /// invoices through the partial index `invoice_open`, and invoices paid in
-/// full since the as-of date through `payment_by_entity_date`. Back-dated,
+/// full since the as-of date through `payment_late` ([`late_payments`]). Back-dated,
 /// both leave out invoices posted after the as-of date and a third branch
 /// brings back those voided after it.
-fn open_invoices_sql(backend: DbBackend, back_dated: bool) -> String {
+fn open_invoices_sql(
+    backend: DbBackend,
+    as_of: NaiveDate,
+    back_dated: bool,
+    values: &mut Vec<Value>,
+) -> String {
     let (le, asof) = (p(backend, 1), p(backend, 2));
     let back = BackDated::new(backend, back_dated);
     let posted = back
@@ -149,11 +157,11 @@ fn open_invoices_sql(backend: DbBackend, back_dated: bool) -> String {
         })
         .unwrap_or_default();
     let due = due_now("i");
+    let late = late_payments(backend, as_of, values);
     format!(
         "WITH late AS ( \
            SELECT invoice_id, CAST(SUM(amt) AS BIGINT) AS amt FROM ( \
-             SELECT invoice_id, amount_e4 AS amt FROM payment \
-             WHERE legal_entity_id = {le} AND received_on > {asof}{credits}) x \
+             SELECT p.invoice_id, p.amount_e4 AS amt FROM {late}{credits}) x \
            GROUP BY invoice_id) \
          SELECT i.id AS invoice_id, i.customer_id, i.due_date, \
                 {due} + COALESCE(l.amt, 0) AS due \
@@ -163,6 +171,38 @@ fn open_invoices_sql(backend: DbBackend, back_dated: bool) -> String {
          SELECT i.id AS invoice_id, i.customer_id, i.due_date, l.amt AS due \
          FROM late l JOIN invoice i ON i.id = l.invoice_id \
          WHERE i.legal_entity_id = {le} AND i.status = 'PAID' AND i.issue_date <= {asof}{posted}{voided}"
+    )
+}
+
+/// The payments received after the as-of date (`?2`), as a join that
+/// names them `p` (and a table of lag classes `k`). Read by lag class from the
+/// index `payment_late` (migration m0010): a payment of class `k` on an
+/// invoice issued by the as-of date was received at most
+/// `PAYMENT_LAG_BOUNDS[k]` days after it, so each class is one index range
+/// ending that many days after the date, and the last class (longer lags,
+/// or no issue date) is open-ended. That reads the payments that matter to
+/// a back-dated report, not every payment since. Payments on invoices
+/// issued after the date may be cut short here; callers leave those out.
+/// Each range's end date is bound into `values`.
+fn late_payments(backend: DbBackend, as_of: NaiveDate, values: &mut Vec<Value>) -> String {
+    // No payment is received after today (refused), so a date no later
+    // than this ends the open-ended class, and every date stays four digits.
+    let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX);
+    let mut classes = Vec::with_capacity(PAYMENT_LAG_BOUNDS.len() + 1);
+    let ends = PAYMENT_LAG_BOUNDS
+        .iter()
+        .map(|&days| as_of.checked_add_signed(chrono::Duration::days(days)))
+        .chain(std::iter::once(None));
+    for (class, end) in ends.enumerate() {
+        values.push(end.map_or(last, |d| d.min(last)).into());
+        classes.push(format!("({class}, {})", p(backend, values.len())));
+    }
+    format!(
+        "(VALUES {}) k JOIN payment p ON p.legal_entity_id = {le} AND p.lag_class = k.column1 \
+           AND p.received_on > {asof} AND p.received_on <= k.column2",
+        classes.join(", "),
+        le = p(backend, 1),
+        asof = p(backend, 2),
     )
 }
 
@@ -250,7 +290,7 @@ enum Agg {
 /// pre-aggregated branches summed per customer: outstanding invoices read
 /// only the partial index `invoice_open` (amount due = total − paid −
 /// credited); the payments received after the as-of date are added back from
-/// the covering index `payment_by_entity_date` alone (payments carry their
+/// the index `payment_late` by lag class ([`late_payments`]; payments carry their
 /// invoice's customer, issue and due dates), which also brings back invoices
 /// paid in full since. Payments exist only on posted invoices: voiding a paid
 /// invoice is refused. `back_dated` (the as-of date is before today in the
@@ -342,14 +382,15 @@ pub(super) fn grouped_sql(
          FROM ( \
            {outstanding} \
            UNION ALL \
-           SELECT p.customer_id, {late} FROM payment p \
-           WHERE p.legal_entity_id = {le} AND p.received_on > {asof} AND p.invoice_issue_date <= {asof}{late_posted} \
+           SELECT p.customer_id, {late} FROM {late_payments} \
+           WHERE p.invoice_issue_date <= {asof}{late_posted} \
            GROUP BY p.customer_id{branches} \
          ) t \
          GROUP BY t.customer_id \
          HAVING SUM(t.b0) + SUM(t.b1) + SUM(t.b2) + SUM(t.b3) + SUM(t.b4) > 0",
         outstanding = outstanding(Agg::Sum),
         late = buckets("p.invoice_due_date", "p.amount_e4"),
+        late_payments = late_payments(backend, as_of, &mut values),
     );
     (sql, values)
 }
@@ -370,6 +411,7 @@ pub async fn open_invoices(
     let backend = conn.get_database_backend();
     let mut values = open_params(legal_entity_id, as_of);
     let ids: Vec<String> = customer_ids.iter().map(|id| id.to_string()).collect();
+    let open = open_invoices_sql(backend, as_of, back_dated, &mut values);
     values.push(i64::try_from(per_customer).unwrap_or(i64::MAX).into());
     let limit = p(backend, values.len());
     let sql = format!(
@@ -377,7 +419,6 @@ pub async fn open_invoices(
            SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.customer_id ORDER BY o.due_date, o.invoice_id) AS rn \
            FROM ({open}) o WHERE o.due > 0 AND o.customer_id IN ({ids}) \
          ) ranked WHERE rn <= {limit} ORDER BY customer_id, due_date, invoice_id",
-        open = open_invoices_sql(backend, back_dated),
         ids = ids.join(","),
     );
     let rows = conn
@@ -418,7 +459,7 @@ mod tests {
         for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
             for back_dated in [false, true] {
                 let (rows, _) = grouped_sql(backend, 1, as_of, back_dated);
-                let open = open_invoices_sql(backend, back_dated);
+                let open = open_invoices_sql(backend, as_of, back_dated, &mut Vec::new());
                 let literals = [status_literals(&rows), status_literals(&open)].concat();
                 assert!(literals.len() >= 2, "the SQL names statuses: {literals:?}");
                 for literal in literals {

@@ -8,8 +8,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, Query
 use serde_json::json;
 
 use crate::helpers::ar::{
-    aging, auto_post, bad_input, bill, customer_on_terms, invoices_of, label, names, one_invoice,
-    open, paid, pay, payments, plus, post, row, state, void,
+    aging, auto_post, bad_input, bill, customer_on_terms, due_as_of, invoices_of, label, names,
+    one_invoice, open, paid, pay, payments, plus, post, row, state, void,
 };
 use crate::helpers::{admin, spawn_app, today};
 
@@ -213,4 +213,36 @@ async fn a_draft_posted_after_the_as_of_date_was_not_open_on_it() {
         assert_eq!(r["totals"]["total"], "7.00");
     }
     assert_eq!(names(&aging(&app, &e, None).await), ["Early AS"]);
+}
+
+/// A back-dated report reads the payments received after its date by lag
+/// class (days from the invoice's issue to the receipt, migration m0010):
+/// each class is read only up to its longest lag after the date. One
+/// payment at each class's longest lag and one a day past it, and one
+/// beyond the last class, so a class range cut a day short, or a payment
+/// filed in the wrong class, changes an amount due below.
+#[tokio::test]
+async fn payments_at_every_lag_class_edge_are_added_back_as_of_any_earlier_date() {
+    let app = spawn_app().await;
+    let issued = today() - Duration::days(1100);
+    let (e, inv) = one_invoice(&app, "AG07", "1000.00", &issued.to_string()).await;
+    let mut lags: Vec<i64> = migration::PAYMENT_LAG_BOUNDS
+        .iter()
+        .flat_map(|&b| [b, b + 1])
+        .chain([1050])
+        .collect();
+    lags.dedup();
+    for &lag in &lags {
+        paid(&app, &inv, "1.00", &plus(issued, lag)).await;
+    }
+    for after in [0, 1, 2, 5, 21, 22, 23, 100, 1023, 1024, 1025, 1049] {
+        let as_of = issued + Duration::days(after);
+        let received = lags.iter().filter(|&&lag| lag <= after).count();
+        let due = format!("{}.00", 1000 - received);
+        assert_eq!(
+            due_as_of(&app, &e, &as_of.to_string()).await,
+            due,
+            "AR aging as of {as_of} ({after} days after issue): every payment received later is added back"
+        );
+    }
 }
