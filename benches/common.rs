@@ -20,10 +20,16 @@ pub struct BenchDb {
 
 /// SQLite always; PostgreSQL when `BENCH_PG_URL` (or a postgres
 /// `DATABASE_URL`) names a server.
+/// SQLite, and PostgreSQL when a URL names one; `BENCH_BACKENDS`
+/// (`sqlite`, `postgres` or both, comma-separated) keeps only those named.
 pub fn backends() -> Vec<&'static str> {
     let mut out = vec!["sqlite"];
     if pg_base().is_some() {
         out.push("postgres");
+    }
+    if let Ok(only) = std::env::var("BENCH_BACKENDS") {
+        let named: Vec<&str> = only.split(',').map(str::trim).collect();
+        out.retain(|b| named.contains(b));
     }
     out
 }
