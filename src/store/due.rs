@@ -34,6 +34,22 @@ pub async fn count_due(
     Ok(due(legal_entity_id, as_of, after_id).count(conn).await?)
 }
 
+/// Refreshes PostgreSQL's statistics of `contract` before a run reads it
+/// chunk by chunk (SQLite plans these reads by rowid without them). Without
+/// them (an import autovacuum has not analyzed yet, or autovacuum off) the
+/// planner guesses that few contracts are due and reads every remaining due
+/// contract through `contract_due`, sorting them by id, for each chunk:
+/// measured at 100,000 contracts, 59 ms for the first chunk and 1.8 s over
+/// the run, quadratic in the contracts. Knowing how many are due, it reads
+/// the chunk in id order and stops after it (about 1 ms), and still takes
+/// `contract_due` when few are. ANALYZE samples at most 30,000 rows.
+pub async fn refresh_statistics(conn: &impl ConnectionTrait) -> StoreResult<()> {
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        conn.execute_unprepared("ANALYZE contract").await?;
+    }
+    Ok(())
+}
+
 /// The next chunk of due contracts in id order (keyset, so memory stays
 /// flat and a resumed run continues where the last commit left it).
 pub async fn due_chunk(

@@ -204,6 +204,11 @@ fn failure_message(env: &ServiceResult<RunEnv>, err: &ServiceError) -> String {
 }
 
 async fn run_chunks(ctx: &Ctx, token: &str, run_id: i64, env: &RunEnv) -> ServiceResult<Step> {
+    // Only the chunk reads' plans depend on it: a failure costs speed, not
+    // correctness, so it never stops the run.
+    if let Err(err) = due::refresh_statistics(&ctx.db).await {
+        tracing::warn!(error = %err, "could not refresh the contracts' statistics; chunks may read slower");
+    }
     if with_retries(ctx, "start", || start(ctx, token, run_id))
         .await?
         .is_none()
