@@ -50,23 +50,6 @@ pub async fn refresh_statistics(conn: &impl ConnectionTrait) -> StoreResult<()> 
     Ok(())
 }
 
-/// Within a chunk's transaction on PostgreSQL, plans its statements
-/// without sequential scans. Every statement of a chunk reads or writes at
-/// most a chunk's rows of a table through its keys, so a scan of a whole
-/// table is never the right plan; but without fresh statistics (contract
-/// lines after an import, invoices the run itself is writing) the planner
-/// takes a 1,000-id IN list to match most of a table and scans it: at
-/// 1,000,000 contracts the lines read took about 75 ms per chunk (72 s over
-/// the run) and the billed-periods read 12.5 s in all. `SET LOCAL` ends with
-/// the transaction.
-pub async fn prefer_index_scans(conn: &impl ConnectionTrait) -> StoreResult<()> {
-    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        conn.execute_unprepared("SET LOCAL enable_seqscan = off")
-            .await?;
-    }
-    Ok(())
-}
-
 /// The next chunk of due contracts in id order (keyset, so memory stays
 /// flat and a resumed run continues where the last commit left it).
 pub async fn due_chunk(
