@@ -77,23 +77,15 @@ cell_from! {
     DateTime<Utc> => Timestamp, same;
 }
 
-/// A value as SQLite is given it: dates as the text sqlx would write
-/// ("%F"), without parsing a format string per value.
-fn sqlite_value(cell: Cell) -> Value {
+/// A value as it is bound: SQLite gets dates as the text sqlx would write
+/// ("%F", without parsing a format string per value); PostgreSQL, for a
+/// scalar `CAST($n AS type)`, gets them as dates.
+fn bound(cell: Cell, postgres: bool) -> Value {
     match cell {
         Cell::Int(v) => Value::BigInt(v),
         Cell::Text(v) => Value::String(v),
+        Cell::Date(v) if postgres => Value::ChronoDate(v),
         Cell::Date(v) => Value::String(v.map(|d| d.to_string())),
-        Cell::Timestamp(v) => Value::ChronoDateTimeUtc(v),
-    }
-}
-
-/// A value as PostgreSQL is given it, for a scalar `CAST($n AS type)`.
-fn pg_value(cell: Cell) -> Value {
-    match cell {
-        Cell::Int(v) => Value::BigInt(v),
-        Cell::Text(v) => Value::String(v),
-        Cell::Date(v) => Value::ChronoDate(v),
         Cell::Timestamp(v) => Value::ChronoDateTimeUtc(v),
     }
 }
@@ -160,7 +152,7 @@ impl Rows {
                 }
                 pg_element(array, &cell);
             } else {
-                self.values.push(sqlite_value(cell));
+                self.values.push(bound(cell, false));
             }
         }
         self.len += 1;
@@ -199,17 +191,12 @@ impl Rows {
                 inner += 1;
                 select.push(format!("r.column{inner} AS {name}"));
             } else {
-                let cell = self.first[i].clone();
-                let (placeholder, value) = if self.postgres {
-                    let n = first + values.len();
-                    (
-                        format!("CAST(${n} AS {})", kind.pg_scalar()),
-                        pg_value(cell),
-                    )
+                let placeholder = if self.postgres {
+                    format!("CAST(${} AS {})", first + values.len(), kind.pg_scalar())
                 } else {
-                    ("?".to_string(), sqlite_value(cell))
+                    "?".to_string()
                 };
-                values.push(value);
+                values.push(bound(self.first[i].clone(), self.postgres));
                 select.push(format!("{placeholder} AS {name}"));
             }
         }
