@@ -128,4 +128,47 @@ mod tests {
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("postgres://x"), None);
     }
+
+    async fn show(conn: &impl sea_orm::ConnectionTrait, setting: &str) -> String {
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                format!("SHOW {setting}"),
+            ))
+            .await
+            .expect("SHOW runs")
+            .expect("SHOW returns a row");
+        row.try_get_by_index(0).expect("SHOW returns text")
+    }
+
+    /// The planner settings billing runs rely on for speed (see `tuning`
+    /// and `store::due::prefer_index_scans`): JIT off on every connection,
+    /// sequential scans off inside a chunk's transaction only. PostgreSQL
+    /// only (`DATABASE_URL`); SQLite has neither setting.
+    #[tokio::test]
+    async fn postgres_connections_plan_chunks_without_jit_or_table_scans() {
+        use sea_orm::TransactionTrait;
+        let Some(url) = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres"))
+        else {
+            return;
+        };
+        let args = DbArgs {
+            database_url: url,
+            db_pool_size: 1,
+            db_statement_timeout_secs: 0,
+            sqlite_busy_timeout_ms: 1000,
+        };
+        let db = connect(&args).await.expect("PostgreSQL reachable");
+        assert_eq!(show(&db, "jit").await, "off");
+        assert_eq!(show(&db, "enable_seqscan").await, "on");
+        let txn = db.begin().await.expect("begin");
+        crate::store::due::prefer_index_scans(&txn)
+            .await
+            .expect("SET LOCAL");
+        assert_eq!(show(&txn, "enable_seqscan").await, "off");
+        txn.commit().await.expect("commit");
+        assert_eq!(show(&db, "enable_seqscan").await, "on");
+    }
 }

@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 use entity::billing_run;
+use sea_orm::TransactionTrait;
 
 use super::chunk::{add_count, count_i32, load_env, plan_for, tally};
 use super::trigger::{create_runs, Target, TriggerOutcome};
@@ -83,14 +84,20 @@ async fn compute(
             return Err(ServiceError::conflict("the dry run was taken over"));
         }
         let (entity, as_of) = (run.legal_entity_id, run.as_of);
-        let chunk = due::due_chunk(&ctx.db, entity, as_of, cursor, ctx.chunk_size).await?;
+        // A chunk's reads in one read-only transaction: one snapshot, planned
+        // by index as a real run's chunk is.
+        let reads = ctx.db.begin().await?;
+        due::prefer_index_scans(&reads).await?;
+        let chunk = due::due_chunk(&reads, entity, as_of, cursor, ctx.chunk_size).await?;
         let Some(last) = chunk.last().map(|c| c.id) else {
+            reads.rollback().await?;
             break;
         };
         cursor = last;
         // Nothing moves contracts on here, so a contract is planned whole.
         let (plan, customers) =
-            plan_for(&ctx.db, &chunk, run.as_of, env.minor_units, usize::MAX).await?;
+            plan_for(&reads, &chunk, run.as_of, env.minor_units, usize::MAX).await?;
+        reads.commit().await?;
         run.processed_count = add_count(run.processed_count, chunk.len() as u64)?;
         tally(&mut run, &plan)?;
         for planned in plan.invoices {

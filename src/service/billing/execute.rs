@@ -282,6 +282,7 @@ enum Chunk {
 /// continues from what really committed).
 async fn next_chunk(ctx: &Ctx, token: &str, run_id: i64, env: &RunEnv) -> ServiceResult<Chunk> {
     let txn = store::begin_write(&ctx.db).await?;
+    due::prefer_index_scans(&txn).await?;
     if !lease::renew(&txn, run_id, token, ctx.lease_ms).await? {
         txn.rollback().await?;
         return Ok(Chunk::LeaseLost);
