@@ -84,8 +84,8 @@ async fn compute(
             return Err(ServiceError::conflict("the dry run was taken over"));
         }
         let (entity, as_of) = (run.legal_entity_id, run.as_of);
-        // A chunk's reads in one read-only transaction: one snapshot, planned
-        // by index as a real run's chunk is.
+        // A chunk's reads in one transaction that only reads: one snapshot,
+        // planned by index as a real run's chunk is.
         let reads = ctx.db.begin().await?;
         due::prefer_index_scans(&reads).await?;
         let chunk = due::due_chunk(&reads, entity, as_of, cursor, ctx.chunk_size).await?;
