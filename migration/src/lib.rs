@@ -18,6 +18,7 @@ mod m0007_contract_lifecycle;
 mod m0008_webhooks;
 mod m0009_aging_as_of_indexes;
 mod m0010_payment_lag_class;
+mod m0011_sum_bigint;
 
 pub use m0010_payment_lag_class::PAYMENT_LAG_BOUNDS;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_webhooks::MIGRATION),
             Box::new(m0009_aging_as_of_indexes::MIGRATION),
             Box::new(m0010_payment_lag_class::MIGRATION),
+            Box::new(m0011_sum_bigint::MIGRATION),
         ]
     }
 }

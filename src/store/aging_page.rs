@@ -92,7 +92,8 @@ fn view_sql(
     page: Option<&RowPage>,
 ) -> (String, Vec<Value>) {
     let (grouped, mut values) = grouped_sql(backend, legal_entity_id, as_of, back_dated);
-    let sum = |b: usize| format!("CAST(COALESCE(SUM(b{b}), 0) AS BIGINT) AS b{b}");
+    let sum_fn = super::aging::sum_fn(backend);
+    let sum = |b: usize| format!("CAST(COALESCE({sum_fn}(b{b}), 0) AS BIGINT) AS b{b}");
     let mut parts = Vec::new();
     if summary {
         let sums: Vec<String> = (0..5).map(sum).collect();
