@@ -19,6 +19,7 @@ mod m0008_webhooks;
 mod m0009_aging_as_of_indexes;
 mod m0010_payment_lag_class;
 mod m0011_sum_bigint;
+mod m0012_sqlite_due_epoch;
 
 pub use m0010_payment_lag_class::PAYMENT_LAG_BOUNDS;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_aging_as_of_indexes::MIGRATION),
             Box::new(m0010_payment_lag_class::MIGRATION),
             Box::new(m0011_sum_bigint::MIGRATION),
+            Box::new(m0012_sqlite_due_epoch::MIGRATION),
         ]
     }
 }

@@ -260,14 +260,55 @@ pub(super) fn buckets_of(r: &sea_orm::QueryResult) -> Result<Buckets, sea_orm::D
     Ok(Buckets([b(0)?, b(1)?, b(2)?, b(3)?, b(4)?]))
 }
 
-/// Each bucket's condition on a due date (`{due}` stands for the column),
-/// from the one definition in the domain; each boundary date is bound once,
-/// appended to `values`.
-fn bucket_ranges(backend: DbBackend, as_of: NaiveDate, values: &mut Vec<Value>) -> Vec<String> {
+/// How a branch's bucket conditions read its due date.
+#[derive(Clone, Copy, PartialEq)]
+enum DueKey {
+    /// The date column as stored.
+    Date,
+    /// As the index `invoice_open` holds it: on SQLite the integer
+    /// `unixepoch` of the date's text (migration m0012), so each open
+    /// invoice's five bucket tests compare integers read from the index
+    /// instead of collating text; on PostgreSQL, whose dates are integers
+    /// already, the date.
+    OpenIndex,
+}
+
+/// The due date `column` as `key` compares it.
+fn due_key(backend: DbBackend, key: DueKey, column: &str) -> String {
+    match (backend, key) {
+        (DbBackend::Sqlite, DueKey::OpenIndex) => format!("unixepoch({column})"),
+        _ => column.to_string(),
+    }
+}
+
+/// A bucket boundary as [`due_key`] compares with it: for SQLite's
+/// `OpenIndex` the seconds from 1970 to the date's midnight UTC (what
+/// `unixepoch` gives for a date's text), otherwise the date.
+fn boundary(backend: DbBackend, key: DueKey, date: NaiveDate) -> Value {
+    match (backend, key) {
+        (DbBackend::Sqlite, DueKey::OpenIndex) => date
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp()
+            .into(),
+        _ => date.into(),
+    }
+}
+
+/// Each bucket's condition on a due date read as `key` (`{due}` stands for
+/// the column), from the one definition in the domain; each boundary is
+/// bound once, appended to `values`.
+fn bucket_ranges(
+    backend: DbBackend,
+    key: DueKey,
+    as_of: NaiveDate,
+    values: &mut Vec<Value>,
+) -> Vec<String> {
     let mut bound = |date: NaiveDate| {
-        let at = values.iter().position(|v| *v == Value::from(date));
+        let value = boundary(backend, key, date);
+        let at = values.iter().position(|v| *v == value);
         let n = at.unwrap_or_else(|| {
-            values.push(date.into());
+            values.push(value);
             values.len() - 1
         });
         p(backend, n + 1)
@@ -276,8 +317,9 @@ fn bucket_ranges(backend: DbBackend, as_of: NaiveDate, values: &mut Vec<Value>) 
         .iter()
         .map(|b| {
             let (from, before) = b.due_range(as_of);
-            let from = from.map(|d| format!("{{due}} >= {}", bound(d)));
-            let before = before.map(|d| format!("{{due}} < {}", bound(d)));
+            let due = due_key(backend, key, "{due}");
+            let from = from.map(|d| format!("{due} >= {}", bound(d)));
+            let before = before.map(|d| format!("{due} < {}", bound(d)));
             from.into_iter()
                 .chain(before)
                 .collect::<Vec<_>>()
@@ -317,9 +359,10 @@ pub(super) fn grouped_sql(
 ) -> (String, Vec<Value>) {
     let mut values: Vec<Value> = open_params(legal_entity_id, as_of);
     let (le, asof) = (p(backend, 1), p(backend, 2));
-    let ranges = bucket_ranges(backend, as_of, &mut values);
+    let ranges = bucket_ranges(backend, DueKey::Date, as_of, &mut values);
+    let open_ranges = bucket_ranges(backend, DueKey::OpenIndex, as_of, &mut values);
     let sum = sum_fn(backend);
-    let cases = |due: &str, amount: &str, agg: Agg| {
+    let cases_of = |ranges: &[String], due: &str, amount: &str, agg: Agg| {
         ranges
             .iter()
             .map(|range| range.replace("{due}", due))
@@ -337,6 +380,7 @@ pub(super) fn grouped_sql(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let cases = |due: &str, amount: &str, agg: Agg| cases_of(&ranges, due, amount, agg);
     let buckets = |due: &str, amount: &str| cases(due, amount, Agg::Sum);
     let due = due_now("i");
     let back = BackDated::new(backend, back_dated);
@@ -352,7 +396,7 @@ pub(super) fn grouped_sql(
             "SELECT i.customer_id, {} FROM invoice i \
              WHERE i.legal_entity_id = {le} AND i.status = 'POSTED' AND i.issue_date <= {asof}{not_posted_after} \
              GROUP BY i.customer_id",
-            cases("i.due_date", &due, agg)
+            cases_of(&open_ranges, "i.due_date", &due, agg)
         )
     };
     if !back_dated {
@@ -463,6 +507,35 @@ mod tests {
             .step_by(2)
             .map(str::to_string)
             .collect()
+    }
+
+    /// The boundaries bound on SQLite are what its `unixepoch` gives for a
+    /// due date as the store writes it, for every day of four years (leap
+    /// day and year ends included): else an invoice due on a boundary would
+    /// fall into the bucket beside its own.
+    #[tokio::test]
+    async fn sqlite_boundaries_are_unixepoch_of_the_stored_dates() {
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        let first = NaiveDate::from_ymd_opt(2027, 1, 1).expect("date");
+        for day in (0..4 * 366).map(|n| first - chrono::Duration::days(n)) {
+            let row = db
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    "SELECT unixepoch(?1) AS e",
+                    [Value::from(day)],
+                ))
+                .await
+                .expect("SELECT")
+                .expect("a row");
+            let epoch: i64 = row.try_get("", "e").expect("an integer");
+            assert_eq!(
+                Value::from(epoch),
+                boundary(DbBackend::Sqlite, DueKey::OpenIndex, day),
+                "{day}"
+            );
+        }
     }
 
     #[test]
