@@ -9,8 +9,9 @@
 //! (a million invoices, 166,670 open; same results): the report's statement
 //! as of today 44.0 → 37.6 ms, back-dated 60 days 66.5 → 61.2 ms; the bare
 //! aggregate over `invoice_open` the same (16 ms). The index stays one
-//! entry per open invoice, an integer instead of ten characters, so
-//! writing an invoice costs what it did.
+//! entry per open invoice, an integer instead of ten characters: 200,000
+//! posted invoices inserted 1,000 a transaction, as a run writes them,
+//! took 0.455–0.462 s with either index (in-memory, three rounds each).
 //!
 //! The same for `payment_late` (the back-dated report's payments) was
 //! measured and left out: SQLite 3.51 does not read an expression from an
