@@ -79,12 +79,19 @@ pub async fn fresh_named(backend: &'static str, suffix: &str) -> anyhow::Result<
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await?;
-    let (prefix, _) = base
+    // The database name replaced, the parameters (`?sslmode=…`) kept.
+    let (path, query) = base.split_once('?').unwrap_or((base.as_str(), ""));
+    let (prefix, _) = path
         .rsplit_once('/')
         .ok_or_else(|| anyhow::anyhow!("bad URL"))?;
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
     Ok(BenchDb {
         label: "PostgreSQL",
-        url: format!("{prefix}/{name}"),
+        url: format!("{prefix}/{name}{query}"),
         _dir: None,
     })
 }

@@ -142,7 +142,25 @@ pub async fn advance_contracts(
                 Cell::from(u.billed_through),
             ])?;
         }
-        let (source, values) = rows.source(1);
+        let (source, mut values) = rows.source(1);
+        // On PostgreSQL the ids again, as an index condition: joined to the
+        // row source alone, the planner merge-joins it with a scan of
+        // `contract_pkey` from its first entry to the batch's last id, so
+        // each batch of a run read every contract before it (3 ms for the
+        // first 500 of 20,000, 12 ms for the last).
+        let by_id = if backend == sea_orm::DbBackend::Postgres {
+            let ids: Vec<String> = batch.iter().map(|u| u.id.to_string()).collect();
+            values.push(sea_orm::Value::String(Some(format!(
+                "{{{}}}",
+                ids.join(",")
+            ))));
+            format!(
+                " AND contract.id = ANY(CAST(${} AS BIGINT[]))",
+                values.len()
+            )
+        } else {
+            String::new()
+        };
         // A contract with no period left has ENDED, unless it was cancelled
         // (which it stays).
         let sql = format!(
@@ -150,7 +168,7 @@ pub async fn advance_contracts(
                billed_through = v.column5, version = contract.version + 1, \
                status = CASE WHEN v.column4 IS NULL AND contract.status <> '{cancelled}' \
                  THEN '{ended}' ELSE contract.status END \
-             FROM ({source}) AS v WHERE contract.id = v.column1 AND contract.version = v.column2",
+             FROM ({source}) AS v WHERE contract.id = v.column1 AND contract.version = v.column2{by_id}",
             cancelled = ContractStatus::Cancelled,
             ended = ContractStatus::Ended,
         );
