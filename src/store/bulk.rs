@@ -131,6 +131,13 @@ impl Rows {
         self.len == 0
     }
 
+    /// On PostgreSQL, column `index`'s values as one array parameter (for a
+    /// `= ANY(CAST($n AS type[]))` beside the row source); `None` on SQLite
+    /// or for a column that does not exist.
+    pub fn pg_array(&self, index: usize) -> Option<Value> {
+        self.arrays.get(index).map(|array| array_value(array))
+    }
+
     /// Adds a row; its cells must match the columns given, in order.
     pub fn push<const N: usize>(&mut self, row: [Cell; N]) -> StoreResult<()> {
         if N != self.columns.len() {
@@ -214,7 +221,7 @@ impl Rows {
                 let n = first + values.len();
                 arrays.push(format!("CAST(${n} AS {}[])", kind.pg_scalar()));
                 names.push(format!("column{}", names.len() + 1));
-                values.push(Value::String(Some(format!("{{{array}}}"))));
+                values.push(array_value(&array));
             }
             format!("UNNEST({}) AS r({})", arrays.join(", "), names.join(", "))
         } else {
@@ -277,6 +284,12 @@ impl Rows {
     }
 }
 
+/// A PostgreSQL array literal from its elements (as [`pg_element`] writes
+/// them), bound as text and cast by the statement.
+fn array_value(elements: &str) -> Value {
+    Value::String(Some(format!("{{{elements}}}")))
+}
+
 /// One element of a PostgreSQL array literal: NULL, a number, or a
 /// double-quoted string with `"` and `\` escaped.
 fn pg_element(out: &mut String, cell: &Cell) {
@@ -336,6 +349,17 @@ mod tests {
                 Value::String(Some("{2026-01-31,NULL}".into())),
             ]
         );
+    }
+
+    #[test]
+    fn a_postgres_column_is_also_one_array_parameter() {
+        let mut rows = Rows::new(DbBackend::Postgres, &[("id", Kind::BigInt)]);
+        rows.push([Cell::from(3i64)]).unwrap();
+        rows.push([Cell::from(5i64)]).unwrap();
+        assert_eq!(rows.pg_array(0), Some(Value::String(Some("{3,5}".into()))));
+        assert_eq!(rows.pg_array(1), None);
+        let sqlite = Rows::new(DbBackend::Sqlite, &[("id", Kind::BigInt)]);
+        assert_eq!(sqlite.pg_array(0), None);
     }
 
     #[test]
