@@ -18,9 +18,8 @@ pub struct BenchDb {
     _dir: Option<tempfile::TempDir>,
 }
 
-/// SQLite always; PostgreSQL when `BENCH_PG_URL` (or a postgres
-/// `DATABASE_URL`) names a server.
-/// SQLite, and PostgreSQL when a URL names one; `BENCH_BACKENDS`
+/// SQLite, and PostgreSQL when `BENCH_PG_URL` (or a postgres
+/// `DATABASE_URL`) names a server; `BENCH_BACKENDS`
 /// (`sqlite`, `postgres` or both, comma-separated) keeps only those named.
 pub fn backends() -> Vec<&'static str> {
     let mut out = vec!["sqlite"];

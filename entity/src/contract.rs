@@ -3,7 +3,7 @@ use sea_orm::entity::prelude::*;
 
 pub use crate::status::ContractStatus;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "contract")]
 pub struct Model {
     #[sea_orm(primary_key)]

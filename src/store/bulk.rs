@@ -2,19 +2,26 @@
 //! On PostgreSQL every column travels as one array parameter and UNNEST
 //! turns the arrays back into rows: a statement has as many parameters as
 //! columns whatever its rows, so the server neither parses nor plans
-//! thousands of them. On SQLite it is a VALUES list of bare `?`
-//! (`store::next_placeholder` says why not `?N`). Either way the rows'
-//! columns are `column1`, `column2`… in the order given. A column whose
-//! value is the same in every row (a run's entity, issue date, timestamps,
-//! the zeros and NULLs of a new invoice) travels once, as one scalar
-//! parameter: about half an invoice row's values. PostgreSQL parses each
-//! array's text (about 0.2–0.5 ms per 500 elements, measured), and sqlx
-//! binds each SQLite value, so what is sent once is not paid per row.
+//! thousands of them. On SQLite the rows travel as one JSON text, an array
+//! of row arrays, that `json_each` turns back into rows: one parameter and
+//! one statement text whatever the rows, where a VALUES list of bound
+//! values made sqlx convert, copy and hand each value to its SQLite thread
+//! and bind it there. Either way the rows' columns are `column1`,
+//! `column2`… in the order given. A column whose value is the same in
+//! every row (a run's entity, issue date, timestamps, the zeros and NULLs
+//! of a new invoice) travels once, as one scalar parameter: about half an
+//! invoice row's values. PostgreSQL parses each array's text (about
+//! 0.2–0.5 ms per 500 elements, measured) and SQLite each row's JSON, so
+//! what is sent once is not paid per row.
 
 use std::fmt::Write;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use sea_orm::{
+    ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryResult, QueryTrait, Select,
+    Statement, Value,
+};
+use serde::de::DeserializeOwned;
 
 use super::{StoreError, StoreResult};
 
@@ -97,8 +104,9 @@ pub struct Rows {
     postgres: bool,
     /// PostgreSQL: one array literal per column, without its braces.
     arrays: Vec<String>,
-    /// SQLite: every value, row after row.
-    values: Vec<Value>,
+    /// SQLite: every cell, row after row (written as JSON once it is known
+    /// which columns vary).
+    cells: Vec<Cell>,
     /// The first row's cells, and whether each column has differed since.
     first: Vec<Cell>,
     varies: Vec<bool>,
@@ -116,7 +124,7 @@ impl Rows {
             } else {
                 Vec::new()
             },
-            values: Vec::new(),
+            cells: Vec::new(),
             first: Vec::new(),
             varies: vec![false; columns.len()],
             len: 0,
@@ -159,7 +167,7 @@ impl Rows {
                 }
                 pg_element(array, &cell);
             } else {
-                self.values.push(bound(cell, false));
+                self.cells.push(cell);
             }
         }
         self.len += 1;
@@ -186,7 +194,7 @@ impl Rows {
     /// to bind after the statement's own `first - 1`. The same-in-every-row
     /// columns are scalars in the source's SELECT list (bound before the
     /// rows, as they come first in the text); the others come from UNNEST
-    /// (PostgreSQL) or a VALUES list (SQLite) as `r.columnK`.
+    /// (PostgreSQL, `r.columnK`) or `json_each` (SQLite, `r.value ->> K`).
     pub fn source(self, first: usize) -> (String, Vec<Value>) {
         let per_row = self.per_row();
         let mut values = Vec::new();
@@ -195,8 +203,12 @@ impl Rows {
         for (i, (_, kind)) in self.columns.iter().enumerate() {
             let name = format!("column{}", i + 1);
             if per_row[i] {
+                if self.postgres {
+                    select.push(format!("r.column{} AS {name}", inner + 1));
+                } else {
+                    select.push(format!("r.value ->> {inner} AS {name}"));
+                }
                 inner += 1;
-                select.push(format!("r.column{inner} AS {name}"));
             } else {
                 let placeholder = if self.postgres {
                     format!("CAST(${} AS {})", first + values.len(), kind.pg_scalar())
@@ -225,19 +237,12 @@ impl Rows {
             }
             format!("UNNEST({}) AS r({})", arrays.join(", "), names.join(", "))
         } else {
-            let width = self.columns.len();
-            values.extend(
-                self.values
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| per_row[i % width])
-                    .map(|(_, v)| v),
-            );
-            let tuple = format!("({})", vec!["?"; inner].join(", "));
-            format!(
-                "(VALUES {}) AS r",
-                vec![tuple.as_str(); self.len].join(", ")
-            )
+            values.push(Value::String(Some(json_rows(
+                &self.cells,
+                &per_row,
+                self.len,
+            ))));
+            "json_each(?) AS r".to_string()
         };
         (format!("SELECT {} FROM {rows}", select.join(", ")), values)
     }
@@ -284,10 +289,112 @@ impl Rows {
     }
 }
 
+/// Every row of `select`, in `order`. On SQLite as one JSON text
+/// (`json_group_array` of each row's `json_object`) that serde turns into
+/// models: sqlx hands each row of a query from its SQLite thread to the
+/// async side as a channel message, copying every value, and a billing
+/// run's chunk reads thousands of rows, so the two threads woke each other
+/// per row. The models must deserialize from their column names, as
+/// SQLite stores them (dates and timestamps as the text sqlx writes).
+pub async fn all<E>(
+    conn: &impl ConnectionTrait,
+    select: Select<E>,
+    order: &[E::Column],
+) -> StoreResult<Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: DeserializeOwned,
+{
+    if conn.get_database_backend() != DbBackend::Sqlite {
+        return Ok(select.all(conn).await?);
+    }
+    let inner = select.build(DbBackend::Sqlite);
+    let fields: Vec<String> = E::Column::iter()
+        .map(|c| format!("'{0}', q.\"{0}\"", c.as_str()))
+        .collect();
+    let order: Vec<String> = order
+        .iter()
+        .map(|c| format!("q.\"{}\"", c.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT json_group_array(json_object({}) ORDER BY {}) AS rows FROM ({}) AS q",
+        fields.join(", "),
+        order.join(", "),
+        inner.sql
+    );
+    let values = inner.values.map(|v| v.0).unwrap_or_default();
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("an aggregate returned no row".into()))?;
+    let text: String = row.try_get("", "rows")?;
+    serde_json::from_str(&text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{}: a stored row does not read: {e}",
+            E::default().table_name()
+        ))
+    })
+}
+
 /// A PostgreSQL array literal from its elements (as [`pg_element`] writes
 /// them), bound as text and cast by the statement.
 fn array_value(elements: &str) -> Value {
     Value::String(Some(format!("{{{elements}}}")))
+}
+
+/// SQLite's row source: `[[…],[…]]`, each row holding the cells of the
+/// columns that vary, in order.
+fn json_rows(cells: &[Cell], per_row: &[bool], rows: usize) -> String {
+    let width = per_row.len();
+    let mut out = String::with_capacity(rows * (2 + 12 * width) + 2);
+    out.push('[');
+    for (r, row) in cells.chunks(width).enumerate() {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        let varying = row.iter().zip(per_row).filter(|(_, v)| **v);
+        for (k, (cell, _)) in varying.enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            json_element(&mut out, cell);
+        }
+        out.push(']');
+    }
+    out.push(']');
+    out
+}
+
+/// One cell as JSON, stored by SQLite as the text or integer sqlx would
+/// have bound: dates "%F", timestamps RFC 3339 as sqlx writes them.
+fn json_element(out: &mut String, cell: &Cell) {
+    let text = |out: &mut String, s: &str| {
+        // Escaping a &str into a String cannot fail.
+        if let Ok(quoted) = serde_json::to_string(s) {
+            out.push_str(&quoted);
+        }
+    };
+    // Writing to a String cannot fail.
+    let _ = match cell {
+        Cell::Int(None) | Cell::Text(None) | Cell::Date(None) | Cell::Timestamp(None) => {
+            out.write_str("null")
+        }
+        Cell::Int(Some(v)) => write!(out, "{v}"),
+        Cell::Date(Some(d)) => write!(out, "\"{d}\""),
+        Cell::Timestamp(Some(t)) => {
+            text(out, &t.to_rfc3339_opts(SecondsFormat::AutoSi, false));
+            Ok(())
+        }
+        Cell::Text(Some(s)) => {
+            text(out, s);
+            Ok(())
+        }
+    };
 }
 
 /// One element of a PostgreSQL array literal: NULL, a number, or a
@@ -318,6 +425,8 @@ fn pg_element(out: &mut String, cell: &Cell) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike;
+    use entity::status::ContractStatus;
 
     #[test]
     fn postgres_arrays_quote_text_and_spell_nulls() {
@@ -363,9 +472,10 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_rows_are_a_values_list_of_bare_placeholders() {
+    fn sqlite_rows_are_one_json_parameter_read_by_json_each() {
         let mut rows = Rows::new(DbBackend::Sqlite, &[("a", Kind::BigInt), ("b", Kind::Text)]);
-        rows.push([Cell::from(1i64), Cell::from("x")]).unwrap();
+        rows.push([Cell::from(1i64), Cell::from("x \"y\" \\ é\n")])
+            .unwrap();
         rows.push([Cell::from(2i64), Cell::Text(None)]).unwrap();
         assert!(
             rows.push([Cell::from(3i64)]).is_err(),
@@ -374,10 +484,175 @@ mod tests {
         let (sql, values) = rows.source(1);
         assert_eq!(
             sql,
-            "SELECT r.column1 AS column1, r.column2 AS column2 FROM (VALUES (?, ?), (?, ?)) AS r"
+            "SELECT r.value ->> 0 AS column1, r.value ->> 1 AS column2 FROM json_each(?) AS r"
         );
-        assert_eq!(values.len(), 4);
-        assert_eq!(values[3], Value::String(None));
+        assert_eq!(
+            values,
+            vec![Value::String(Some(
+                r#"[[1,"x \"y\" \\ é\n"],[2,null]]"#.into()
+            ))]
+        );
+    }
+
+    /// What the JSON source writes is what sqlx would have bound: the same
+    /// stored values and types, read back through the same decoding.
+    #[tokio::test]
+    async fn sqlite_stores_json_rows_as_bound_values_would_be() {
+        use sea_orm::{Database, TryGetable};
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (n INTEGER, s TEXT, d TEXT, ts TEXT)")
+            .await
+            .unwrap();
+        const COLUMNS: [(&str, Kind); 4] = [
+            ("n", Kind::BigInt),
+            ("s", Kind::Text),
+            ("d", Kind::Date),
+            ("ts", Kind::Timestamp),
+        ];
+        let d = NaiveDate::from_ymd_opt(2026, 2, 28).unwrap();
+        let ts = d.and_hms_micro_opt(23, 59, 58, 123_456).unwrap().and_utc();
+        let cells = |n: i64| {
+            [
+                Cell::from(n),
+                Cell::from(format!("\"{n}\" \\ ü\u{1F4B6}\t")),
+                Cell::from(d),
+                Cell::from(ts),
+            ]
+        };
+        let mut rows = Rows::new(DbBackend::Sqlite, &COLUMNS);
+        for n in [i64::MIN, -1, 0, i64::MAX] {
+            rows.push(cells(n)).unwrap();
+        }
+        rows.push([
+            Cell::Int(None),
+            Cell::Text(None),
+            Cell::Date(None),
+            Cell::Timestamp(None),
+        ])
+        .unwrap();
+        rows.insert_into(&db, "t").await.unwrap();
+        let bound = [
+            cells(7).map(|c| bound(c, false)),
+            [
+                None::<i64>.into(),
+                None::<String>.into(),
+                None::<String>.into(),
+                None::<DateTime<Utc>>.into(),
+            ],
+        ];
+        for values in bound {
+            db.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO t VALUES (?, ?, ?, ?)",
+                values,
+            ))
+            .await
+            .unwrap();
+        }
+        let got = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT n, s, d, ts, typeof(n) || typeof(s) || typeof(d) || typeof(ts) AS types FROM t ORDER BY rowid",
+            ))
+            .await
+            .unwrap();
+        type Stored = (
+            Option<i64>,
+            Option<String>,
+            Option<NaiveDate>,
+            Option<DateTime<Utc>>,
+            String,
+        );
+        let row = |i: usize| -> Stored {
+            let r = &got[i];
+            (
+                Option::<i64>::try_get(r, "", "n").unwrap(),
+                Option::<String>::try_get(r, "", "s").unwrap(),
+                Option::<NaiveDate>::try_get(r, "", "d").unwrap(),
+                Option::<DateTime<Utc>>::try_get(r, "", "ts").unwrap(),
+                String::try_get(r, "", "types").unwrap(),
+            )
+        };
+        for (i, n) in [i64::MIN, -1, 0, i64::MAX].into_iter().enumerate() {
+            let (gn, gs, gd, gts, types) = row(i);
+            assert_eq!(gn, Some(n), "integers are exact to the last bit");
+            assert_eq!(
+                gs.as_deref(),
+                Some(format!("\"{n}\" \\ ü\u{1F4B6}\t").as_str())
+            );
+            assert_eq!((gd, gts), (Some(d), Some(ts)));
+            assert_eq!(types, "integertexttexttext");
+        }
+        let (_, s7, ..) = row(5);
+        let text_of = |i: usize, col: &str| String::try_get(&got[i], "", col).unwrap();
+        assert_eq!(s7.as_deref(), Some("\"7\" \\ ü\u{1F4B6}\t"));
+        assert_eq!(text_of(0, "d"), text_of(5, "d"), "dates are the same text");
+        assert_eq!(
+            text_of(0, "ts"),
+            text_of(5, "ts"),
+            "timestamps are the same text"
+        );
+        assert_eq!(row(4), row(6), "NULLs are NULLs");
+        assert_eq!(row(4).4, "nullnullnullnull");
+    }
+
+    /// A model read as one JSON text on SQLite is the model SeaORM reads
+    /// row by row: every column (enum, dates, a NULL, a timestamp with and
+    /// without a fraction, text that needs escaping), in the order asked.
+    #[tokio::test]
+    async fn sqlite_models_read_as_one_json_text_are_the_rows_seaorm_reads() {
+        use entity::contract;
+        use migration::MigratorTrait;
+        use sea_orm::{ActiveModelTrait, ConnectOptions, Database, IntoActiveModel, QueryOrder};
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1);
+        let db = Database::connect(options).await.unwrap();
+        migration::Migrator::up(&db, None).await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = OFF")
+            .await
+            .unwrap();
+        let day = |d| NaiveDate::from_ymd_opt(2026, 2, d).unwrap();
+        let at = day(28)
+            .and_hms_micro_opt(23, 59, 58, 120_000)
+            .unwrap()
+            .and_utc();
+        for (i, id) in [3i64, 1, 2].into_iter().enumerate() {
+            contract::Model {
+                id,
+                legal_entity_id: 1,
+                customer_id: 10 + id,
+                status: [
+                    ContractStatus::Paused,
+                    ContractStatus::Active,
+                    ContractStatus::Cancelled,
+                ][i],
+                start_date: day(1),
+                end_date: (id == 2).then(|| day(27)),
+                billing_interval: "MONTH \"quoted\" ü".into(),
+                interval_count: 3,
+                timing: "IN_ARREARS".into(),
+                next_period_index: i32::MAX,
+                next_billing_date: (id != 3).then(|| day(2)),
+                created_at: if id == 1 {
+                    at.with_nanosecond(0).unwrap()
+                } else {
+                    at
+                },
+                version: 7,
+                billed_through: None,
+                cancelled_at: (id == 2).then(|| day(3)),
+            }
+            .into_active_model()
+            .reset_all()
+            .insert(&db)
+            .await
+            .unwrap();
+        }
+        let select = || contract::Entity::find().order_by_asc(contract::Column::Id);
+        let by_rows = select().all(&db).await.unwrap();
+        let by_json = all(&db, select(), &[contract::Column::Id]).await.unwrap();
+        assert_eq!(by_rows.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(by_json, by_rows);
     }
 
     const THREE: [(&str, Kind); 3] = [("a", Kind::BigInt), ("b", Kind::Text), ("c", Kind::Date)];
@@ -412,7 +687,7 @@ mod tests {
         let (sql, values) = same_b_and_c(DbBackend::Sqlite, 2).source(1);
         assert_eq!(
             sql,
-            "SELECT r.column1 AS column1, ? AS column2, ? AS column3 FROM (VALUES (?), (?)) AS r"
+            "SELECT r.value ->> 0 AS column1, ? AS column2, ? AS column3 FROM json_each(?) AS r"
         );
         // Bound in the order the text names them: the scalars, then the rows.
         assert_eq!(
@@ -420,8 +695,7 @@ mod tests {
             vec![
                 Value::String(Some("same".into())),
                 Value::String(Some("2026-12-03".into())),
-                Value::BigInt(Some(0)),
-                Value::BigInt(Some(1)),
+                Value::String(Some("[[0],[1]]".into())),
             ]
         );
     }
@@ -431,7 +705,7 @@ mod tests {
         let (sql, values) = same_b_and_c(DbBackend::Sqlite, 1).source(1);
         assert_eq!(
             sql,
-            "SELECT r.column1 AS column1, ? AS column2, ? AS column3 FROM (VALUES (?)) AS r"
+            "SELECT r.value ->> 0 AS column1, ? AS column2, ? AS column3 FROM json_each(?) AS r"
         );
         assert_eq!(values.len(), 3);
         let (sql, _) = same_b_and_c(DbBackend::Postgres, 1).source(1);

@@ -77,11 +77,10 @@ pub async fn due_chunk(
     after_id: i64,
     limit: u64,
 ) -> StoreResult<Vec<contract::Model>> {
-    Ok(due(legal_entity_id, as_of, after_id)
+    let chunk = due(legal_entity_id, as_of, after_id)
         .order_by_asc(contract::Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await?)
+        .limit(limit);
+    super::bulk::all(conn, chunk, &[contract::Column::Id]).await
 }
 
 /// Periods (contract, first day) of these contracts that an invoice

@@ -7,8 +7,8 @@ use entity::status::InvoiceStatus;
 use entity::{invoice, invoice_line, payment};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Set, Statement,
 };
 
 use super::bulk::{Cell, Kind, Rows};
@@ -133,25 +133,18 @@ pub async fn insert_invoices(
                 "run invoices must name distinct periods".into(),
             ));
         }
-        let returned = rows
-            .insert_returning(conn, "invoice", "id, contract_id, period_start")
-            .await?;
+        let returned = insert_keyed(conn, rows).await?;
         if returned.len() != batch.len() {
             return Err(StoreError::Corrupt(
                 "inserted invoices not all returned".into(),
             ));
         }
         let mut ids = vec![None; batch.len()];
-        for r in returned {
-            let key: (i64, NaiveDate) = (
-                r.try_get("", "contract_id")?,
-                r.try_get("", "period_start")?,
-            );
-            let i = by_period
-                .get(&key)
-                .copied()
+        for (id, contract, period_start) in returned {
+            let i = contract
+                .and_then(|c| by_period.get(&(c, period_start)).copied())
                 .ok_or_else(|| StoreError::Corrupt("an inserted invoice matched no row".into()))?;
-            ids[i] = Some(r.try_get::<i64>("", "id")?);
+            ids[i] = Some(id);
         }
         for (inv, id) in batch.iter().zip(ids) {
             let id =
@@ -160,6 +153,50 @@ pub async fn insert_invoices(
         }
     }
     Ok(out)
+}
+
+/// Inserts a batch of invoices and returns each one's (id, contract,
+/// period start), in no set order. PostgreSQL: RETURNING. SQLite hands
+/// RETURNING rows to the async side one channel message each, so there the
+/// batch is read back as one JSON text: the ids above the largest before
+/// the INSERT. That is exactly the batch inside a write transaction
+/// (`begin_write` takes SQLite's lock up front, so no other connection
+/// inserts in between, and a new rowid is above the largest); anything
+/// else makes the caller's count or key check fail loudly.
+async fn insert_keyed(
+    conn: &impl ConnectionTrait,
+    rows: Rows,
+) -> StoreResult<Vec<(i64, Option<i64>, NaiveDate)>> {
+    const KEYS: &str = "id, contract_id, period_start";
+    if conn.get_database_backend() == DbBackend::Postgres {
+        let returned = rows.insert_returning(conn, "invoice", KEYS).await?;
+        return returned
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("", "id")?,
+                    r.try_get("", "contract_id")?,
+                    r.try_get("", "period_start")?,
+                ))
+            })
+            .collect();
+    }
+    let largest = conn_query_one(conn, "SELECT COALESCE(MAX(id), 0) AS id FROM invoice").await?;
+    let before: i64 = largest.try_get("", "id")?;
+    rows.insert_into(conn, "invoice").await?;
+    let sql = format!(
+        "SELECT json_group_array(json_array({KEYS})) AS keys FROM invoice WHERE id > {before}"
+    );
+    let row = conn_query_one(conn, &sql).await?;
+    let text: String = row.try_get("", "keys")?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Corrupt(format!("inserted invoices do not read: {e}")))
+}
+
+async fn conn_query_one(conn: &impl ConnectionTrait, sql: &str) -> StoreResult<QueryResult> {
+    conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("an aggregate returned no row".into()))
 }
 
 const LINE_COLUMNS: [(&str, Kind); 13] = {

@@ -115,6 +115,7 @@ pub(super) async fn write_chunk(
     posting::consume_credit(txn, &credit).await?;
     let inserted_ms = clock.elapsed().as_millis();
     let events = write_lines(txn, env, &plan, &customers, &inserted).await?;
+    let lines_ms = clock.elapsed().as_millis();
     due::advance_contracts(txn, &plan.advances).await?;
     let advanced_ms = clock.elapsed().as_millis();
     let event_count = events.len();
@@ -133,6 +134,7 @@ pub(super) async fn write_chunk(
         contracts = chunk.len(),
         planned_ms,
         inserted_ms,
+        lines_ms,
         advanced_ms,
         events_ms = clock.elapsed().as_millis(),
         "chunk written"
