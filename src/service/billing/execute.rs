@@ -281,6 +281,7 @@ enum Chunk {
 /// own transaction, so a retry after a commit whose answer was lost
 /// continues from what really committed).
 async fn next_chunk(ctx: &Ctx, token: &str, run_id: i64, env: &RunEnv) -> ServiceResult<Chunk> {
+    let clock = std::time::Instant::now();
     let txn = store::begin_write(&ctx.db).await?;
     due::prefer_index_scans(&txn).await?;
     if !lease::renew(&txn, run_id, token, ctx.lease_ms).await? {
@@ -292,17 +293,29 @@ async fn next_chunk(ctx: &Ctx, token: &str, run_id: i64, env: &RunEnv) -> Servic
         return Ok(Chunk::LeaseLost);
     };
     let (entity, as_of, after) = (run.legal_entity_id, run.as_of, run.last_contract_id);
+    let begun_ms = clock.elapsed().as_millis();
     let chunk = due::due_chunk(&txn, entity, as_of, after, ctx.chunk_size).await?;
+    let read_ms = clock.elapsed().as_millis();
     if chunk.is_empty() {
         txn.rollback().await?;
         return Ok(Chunk::NoneLeft(Box::new(run)));
     }
     let run = write_chunk(&txn, run, env, &chunk, ctx.chunk_invoices).await?;
+    let written_ms = clock.elapsed().as_millis();
     let Some(run) = lease::save(&txn, run, token, ctx.lease_ms).await? else {
         txn.rollback().await?;
         return Ok(Chunk::LeaseLost);
     };
+    let saved_ms = clock.elapsed().as_millis();
     txn.commit().await?;
     ctx.publish(&run);
+    tracing::debug!(
+        begun_ms,
+        read_ms,
+        written_ms,
+        saved_ms,
+        committed_ms = clock.elapsed().as_millis(),
+        "chunk committed"
+    );
     Ok(Chunk::Written)
 }
