@@ -1,7 +1,7 @@
 //! The `credit_note_line` table: how much of one invoice line a note credits.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "credit_note_line")]
 pub struct Model {
     #[sea_orm(primary_key)]

@@ -1,7 +1,7 @@
 //! The `invoice_line` table.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "invoice_line")]
 pub struct Model {
     #[sea_orm(primary_key)]

@@ -18,8 +18,8 @@ use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sea_orm::{
-    ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryResult, QueryTrait, Select,
-    Statement, Value,
+    ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryOrder, QueryResult,
+    QueryTrait, Select, Statement, Value,
 };
 use serde::de::DeserializeOwned;
 
@@ -294,13 +294,15 @@ impl Rows {
     }
 }
 
-/// Every row of `select`, in `order`. On SQLite as one JSON text
-/// (`json_group_array` of each row's `json_object`) that serde turns into
-/// models: sqlx hands each row of a query from its SQLite thread to the
-/// async side as a channel message, copying every value, and a billing
-/// run's chunk reads thousands of rows, so the two threads woke each other
-/// per row. The models must deserialize from their column names, as
-/// SQLite stores them (dates and timestamps as the text sqlx writes).
+/// Every row of `select`, ordered by `order` (which this applies: on
+/// SQLite it orders the aggregate too, as a subquery's order is not
+/// kept). On SQLite as one JSON text (`json_group_array` of each row's
+/// `json_object`) that serde turns into models: sqlx hands each row of a
+/// query from its SQLite thread to the async side as a channel message,
+/// copying every value, and a billing run's chunk reads thousands of rows,
+/// so the two threads woke each other per row. The models must deserialize
+/// from their column names, as SQLite stores them (dates and timestamps as
+/// the text sqlx writes).
 pub async fn all<E>(
     conn: &impl ConnectionTrait,
     select: Select<E>,
@@ -310,6 +312,7 @@ where
     E: EntityTrait,
     E::Model: DeserializeOwned,
 {
+    let select = order.iter().fold(select, |s, c| s.order_by_asc(*c));
     if conn.get_database_backend() != DbBackend::Sqlite {
         return Ok(select.all(conn).await?);
     }
@@ -322,27 +325,30 @@ where
         .map(|c| format!("q.\"{}\"", c.as_str()))
         .collect();
     let sql = format!(
-        "SELECT json_group_array(json_object({}) ORDER BY {}) AS rows FROM ({}) AS q",
+        "SELECT json_group_array(json_object({}) ORDER BY {}) AS json FROM ({}) AS q",
         fields.join(", "),
         order.join(", "),
         inner.sql
     );
     let values = inner.values.map(|v| v.0).unwrap_or_default();
+    let statement = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+    one_json(conn, statement, E::default().table_name()).await
+}
+
+/// The one JSON text a SQLite query returns as its column `json`, decoded
+/// (`what` names it in the error when it does not read).
+pub(super) async fn one_json<T: DeserializeOwned>(
+    conn: &impl ConnectionTrait,
+    statement: Statement,
+    what: &str,
+) -> StoreResult<T> {
     let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            values,
-        ))
+        .query_one_raw(statement)
         .await?
-        .ok_or_else(|| StoreError::Corrupt("an aggregate returned no row".into()))?;
-    let text: String = row.try_get("", "rows")?;
-    serde_json::from_str(&text).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "{}: a stored row does not read: {e}",
-            E::default().table_name()
-        ))
-    })
+        .ok_or_else(|| StoreError::Corrupt(format!("{what}: an aggregate returned no row")))?;
+    let text: String = row.try_get("", "json")?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Corrupt(format!("{what}: a stored row does not read: {e}")))
 }
 
 /// A PostgreSQL array literal from its elements (as [`pg_element`] writes

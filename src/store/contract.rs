@@ -163,11 +163,7 @@ pub async fn lines_of(
         contract_line::Column::ContractId,
         contract_line::Column::LineNo,
     );
-    let lines = contract_line::Entity::find()
-        .filter(owner.is_in(contract_ids.iter().copied()))
-        .order_by_asc(owner)
-        .order_by_asc(line_no);
-    super::bulk::all(conn, lines, &[owner, line_no]).await
+    super::lines_of::<contract_line::Entity>(conn, contract_ids, owner, line_no).await
 }
 
 /// Pauses of the given contracts, by contract, oldest first.

@@ -9,8 +9,7 @@ use chrono::NaiveDate;
 use entity::status::{ContractStatus, InvoiceStatus};
 use entity::{contract, invoice};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Statement,
 };
 
 use super::{StoreError, StoreResult};
@@ -77,9 +76,7 @@ pub async fn due_chunk(
     after_id: i64,
     limit: u64,
 ) -> StoreResult<Vec<contract::Model>> {
-    let chunk = due(legal_entity_id, as_of, after_id)
-        .order_by_asc(contract::Column::Id)
-        .limit(limit);
+    let chunk = due(legal_entity_id, as_of, after_id).limit(limit);
     super::bulk::all(conn, chunk, &[contract::Column::Id]).await
 }
 

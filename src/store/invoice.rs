@@ -8,7 +8,7 @@ use entity::{invoice, invoice_line, payment};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Set, Statement,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
 };
 
 use super::bulk::{Cell, Kind, Rows};
@@ -181,22 +181,19 @@ async fn insert_keyed(
             })
             .collect();
     }
-    let largest = conn_query_one(conn, "SELECT COALESCE(MAX(id), 0) AS id FROM invoice").await?;
-    let before: i64 = largest.try_get("", "id")?;
-    rows.insert_into(conn, "invoice").await?;
-    let sql = format!(
-        "SELECT json_group_array(json_array({KEYS})) AS keys FROM invoice WHERE id > {before}"
+    let largest = Statement::from_string(
+        DbBackend::Sqlite,
+        "SELECT json_quote(COALESCE(MAX(id), 0)) AS json FROM invoice",
     );
-    let row = conn_query_one(conn, &sql).await?;
-    let text: String = row.try_get("", "keys")?;
-    serde_json::from_str(&text)
-        .map_err(|e| StoreError::Corrupt(format!("inserted invoices do not read: {e}")))
-}
-
-async fn conn_query_one(conn: &impl ConnectionTrait, sql: &str) -> StoreResult<QueryResult> {
-    conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("an aggregate returned no row".into()))
+    let before: i64 = super::bulk::one_json(conn, largest, "invoice").await?;
+    rows.insert_into(conn, "invoice").await?;
+    let keys = Statement::from_string(
+        DbBackend::Sqlite,
+        format!(
+            "SELECT json_group_array(json_array({KEYS})) AS json FROM invoice WHERE id > {before}"
+        ),
+    );
+    super::bulk::one_json(conn, keys, "invoice").await
 }
 
 const LINE_COLUMNS: [(&str, Kind); 13] = {
